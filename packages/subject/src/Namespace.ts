@@ -1,0 +1,281 @@
+/**
+ * Herald's subject naming convention: `{env}.{app}.{kind}.{aggregate}.{action}`.
+ *
+ * A `Namespace` fixes the environment and application tokens (for example
+ * `prod.billing`) and builds the subjects of one application from a message
+ * kind (`event`, `command`, `query` or `reply`), an aggregate
+ * (`invoice`) and an action (`created`): `prod.billing.event.invoice.created`.
+ * It also builds subscription patterns over the same layout (missing parts
+ * become `*`) and parses subjects back into their parts, so every service in a
+ * system names things the same way without string concatenation.
+ *
+ * Every part must be a single valid token: non-empty, without `.`,
+ * whitespace, `*` or `>`. A bad part is an `InvalidToken` reason naming it.
+ *
+ * @since 0.1.0
+ */
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as core from "./internal/core.ts"
+import type * as Subject from "./Subject.ts"
+import type * as SubjectError from "./SubjectError.ts"
+import type * as SubjectPattern from "./SubjectPattern.ts"
+
+/**
+ * The convention, as template text.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const convention = "{env}.{app}.{kind}.{aggregate}.{action}" as const
+
+/**
+ * The kinds of message a subject can carry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Kind = "event" | "command" | "query" | "reply"
+
+/**
+ * Every {@link Kind}, in a fixed order.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const kinds: ReadonlyArray<Kind> = ["event", "command", "query", "reply"]
+
+/**
+ * Schema of a {@link Kind}.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Kind = Schema.Literals(["event", "command", "query", "reply"])
+
+/**
+ * Returns `true` when the string is a {@link Kind}.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isKind = (s: string): s is Kind => s === "event" || s === "command" || s === "query" || s === "reply"
+
+/**
+ * The parts of a subject that follows the convention.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Parts {
+  readonly env: string
+  readonly app: string
+  readonly kind: Kind
+  readonly aggregate: string
+  readonly action: string
+}
+
+/**
+ * Which parts a pattern fixes; a missing part becomes `*`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PatternParts {
+  readonly kind?: Kind | undefined
+  readonly aggregate?: string | undefined
+  readonly action?: string | undefined
+}
+
+/**
+ * The subjects of one application in one environment.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Namespace {
+  /**
+   * The environment token, e.g. `prod`.
+   */
+  readonly env: string
+  /**
+   * The application token, e.g. `billing`.
+   */
+  readonly app: string
+  /**
+   * `env.app`, the prefix of every subject of this namespace.
+   */
+  readonly prefix: Subject.Subject
+  /**
+   * `env.app.>`: every subject of this namespace.
+   */
+  readonly all: SubjectPattern.SubjectPattern
+  /**
+   * `env.app.kind.aggregate.action`, validated.
+   */
+  subject(kind: Kind, aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError>
+  /**
+   * Like `subject`, but throws the `SubjectError`; meant for literals.
+   */
+  unsafeSubject(kind: Kind, aggregate: string, action: string): Subject.Subject
+  /**
+   * `env.app.kind.aggregate.action` with each missing part replaced by `*`.
+   * Throws the `SubjectError` when a given part is not a single valid token
+   * (a part may also be `"*"`); see `patternResult` for the non-throwing
+   * form.
+   */
+  pattern(parts?: PatternParts): SubjectPattern.SubjectPattern
+  /**
+   * Like `pattern`, returning a `Result` instead of throwing.
+   */
+  patternResult(parts?: PatternParts): Result.Result<SubjectPattern.SubjectPattern, SubjectError.SubjectError>
+  /**
+   * The parts of a subject of this namespace (same env and app, five tokens,
+   * a known kind); `None` otherwise.
+   */
+  parse(subject: Subject.Subject | string): Option.Option<Parts>
+  /**
+   * `env.app.event.aggregate.action`; throws on an invalid part.
+   */
+  event(aggregate: string, action: string): Subject.Subject
+  /**
+   * `env.app.command.aggregate.action`; throws on an invalid part.
+   */
+  command(aggregate: string, action: string): Subject.Subject
+  /**
+   * `env.app.query.aggregate.action`; throws on an invalid part.
+   */
+  query(aggregate: string, action: string): Subject.Subject
+  /**
+   * `env.app.reply.aggregate.action`; throws on an invalid part.
+   */
+  reply(aggregate: string, action: string): Subject.Subject
+}
+
+const checkPart = (
+  input: string,
+  name: string,
+  value: unknown,
+  wildcard: boolean
+): SubjectError.SubjectError | undefined => {
+  if (typeof value !== "string") {
+    return core.invalidParameter("namespace", input, name, String(value), "is not a string")
+  }
+  if (wildcard && value === "*") return undefined
+  if (name === "kind" && !isKind(value)) {
+    return core.invalidParameter("namespace", input, name, value, `is not one of ${kinds.join(", ")}`)
+  }
+  const problem = core.tokenProblem(value)
+  return problem === undefined ? undefined : core.invalidParameter("namespace", input, name, value, problem)
+}
+
+class NamespaceImpl implements Namespace {
+  readonly prefix: Subject.Subject
+  readonly all: SubjectPattern.SubjectPattern
+  private readonly input: string
+
+  constructor(readonly env: string, readonly app: string) {
+    this.prefix = `${env}.${app}` as Subject.Subject
+    this.all = `${env}.${app}.>` as SubjectPattern.SubjectPattern
+    this.input = `${env}.${app}.{kind}.{aggregate}.{action}`
+  }
+
+  subject(kind: Kind, aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError> {
+    const error = checkPart(this.input, "kind", kind, false) ??
+      checkPart(this.input, "aggregate", aggregate, false) ??
+      checkPart(this.input, "action", action, false)
+    return error === undefined
+      ? Result.succeed(`${this.prefix}.${kind}.${aggregate}.${action}` as Subject.Subject)
+      : Result.fail(error)
+  }
+
+  unsafeSubject(kind: Kind, aggregate: string, action: string): Subject.Subject {
+    const result = this.subject(kind, aggregate, action)
+    if (Result.isFailure(result)) throw result.failure
+    return result.success
+  }
+
+  patternResult(
+    parts: PatternParts = {}
+  ): Result.Result<SubjectPattern.SubjectPattern, SubjectError.SubjectError> {
+    const kind = parts.kind ?? "*"
+    const aggregate = parts.aggregate ?? "*"
+    const action = parts.action ?? "*"
+    const error = checkPart(this.input, "kind", kind, true) ??
+      checkPart(this.input, "aggregate", aggregate, true) ??
+      checkPart(this.input, "action", action, true)
+    return error === undefined
+      ? Result.succeed(`${this.prefix}.${kind}.${aggregate}.${action}` as SubjectPattern.SubjectPattern)
+      : Result.fail(error)
+  }
+
+  pattern(parts: PatternParts = {}): SubjectPattern.SubjectPattern {
+    const result = this.patternResult(parts)
+    if (Result.isFailure(result)) throw result.failure
+    return result.success
+  }
+
+  parse(subject: Subject.Subject | string): Option.Option<Parts> {
+    const parts = parse(subject)
+    return Option.isSome(parts) && parts.value.env === this.env && parts.value.app === this.app ? parts : Option.none()
+  }
+
+  event(aggregate: string, action: string): Subject.Subject {
+    return this.unsafeSubject("event", aggregate, action)
+  }
+
+  command(aggregate: string, action: string): Subject.Subject {
+    return this.unsafeSubject("command", aggregate, action)
+  }
+
+  query(aggregate: string, action: string): Subject.Subject {
+    return this.unsafeSubject("query", aggregate, action)
+  }
+
+  reply(aggregate: string, action: string): Subject.Subject {
+    return this.unsafeSubject("reply", aggregate, action)
+  }
+}
+
+/**
+ * Creates a namespace, validating `env` and `app` as single tokens.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: {
+  readonly env: string
+  readonly app: string
+}): Result.Result<Namespace, SubjectError.SubjectError> => {
+  const error = checkPart(convention, "env", options.env, false) ??
+    checkPart(convention, "app", options.app, false)
+  return error === undefined ? Result.succeed(new NamespaceImpl(options.env, options.app)) : Result.fail(error)
+}
+
+/**
+ * Like {@link make}, but throws the `SubjectError`; meant for literals.
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export const unsafeMake = (options: { readonly env: string; readonly app: string }): Namespace => {
+  const result = make(options)
+  if (Result.isFailure(result)) throw result.failure
+  return result.success
+}
+
+/**
+ * Parses any subject that follows the convention (five tokens, a known kind
+ * in third position), whatever its env and app; `None` otherwise.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = (subject: Subject.Subject | string): Option.Option<Parts> => {
+  const tokens = core.tokenizeSubject(subject)
+  if (tokens === undefined || tokens.length !== 5) return Option.none()
+  const kind = tokens[2]!
+  if (!isKind(kind)) return Option.none()
+  return Option.some({ env: tokens[0]!, app: tokens[1]!, kind, aggregate: tokens[3]!, action: tokens[4]! })
+}
