@@ -1,0 +1,220 @@
+/**
+ * The wire format: an envelope as NATS headers plus body bytes, and back.
+ *
+ * Identity and metadata travel in headers so that routing, dedupe and tracing
+ * need no body decoding:
+ *
+ * | header | value |
+ * |---|---|
+ * | `Nats-Msg-Id` | the message id (JetStream's dedupe id) |
+ * | `Herald-Message-Id`, `Herald-Correlation-Id`, `Herald-Causation-Id` | the identity |
+ * | `Herald-Type` | the message type name |
+ * | `Herald-Kind` | `event`, `command`, `query` or `reply` |
+ * | `Herald-Occurred-At` | ISO-8601 UTC time |
+ * | `Content-Type` | the body's content type |
+ *
+ * Any other header (for instance `traceparent`) is carried through as an
+ * extra header. Decoding never throws: a missing or malformed header is a
+ * `DecodeError` naming the header.
+ *
+ * @since 0.1.0
+ */
+import { MessageIdentity } from "@herald/identity"
+import * as Result from "effect/Result"
+import * as Envelope from "./Envelope.ts"
+import * as TransportError from "./TransportError.ts"
+
+/**
+ * Header names used by Herald.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const HeaderNames = {
+  natsMsgId: "Nats-Msg-Id",
+  messageId: MessageIdentity.HeaderNames.messageId,
+  correlationId: MessageIdentity.HeaderNames.correlationId,
+  causationId: MessageIdentity.HeaderNames.causationId,
+  type: "Herald-Type",
+  kind: "Herald-Kind",
+  occurredAt: "Herald-Occurred-At",
+  contentType: "Content-Type",
+  expectedLastSequence: "Nats-Expected-Last-Sequence",
+  expectedLastSubjectSequence: "Nats-Expected-Last-Subject-Sequence",
+  expectedStream: "Nats-Expected-Stream",
+  error: "Herald-Error"
+} as const
+
+const reserved = new Set<string>(
+  [
+    HeaderNames.natsMsgId,
+    HeaderNames.messageId,
+    HeaderNames.correlationId,
+    HeaderNames.causationId,
+    HeaderNames.type,
+    HeaderNames.kind,
+    HeaderNames.occurredAt,
+    HeaderNames.contentType
+  ].map((h) => h.toLowerCase())
+)
+
+/**
+ * Returns `true` for a header that Herald writes itself (compared without case).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isReservedHeader = (name: string): boolean => reserved.has(name.toLowerCase())
+
+/**
+ * A message as bytes on the wire: single-valued headers and a body.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RawMessage {
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array
+}
+
+// RFC 7230 token characters, which is what NATS accepts in a header name.
+const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/**
+ * Checks a header name and value: the name is a token (no spaces, no colon),
+ * the value has no CR or LF.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validateHeader = (name: string, value: string): Result.Result<void, TransportError.TransportError> => {
+  if (!headerName.test(name)) {
+    return Result.fail(
+      TransportError.make(new TransportError.EncodeError({ detail: `header name ${JSON.stringify(name)} is not a token` }))
+    )
+  }
+  if (value.includes("\r") || value.includes("\n")) {
+    return Result.fail(
+      TransportError.make(new TransportError.EncodeError({ detail: `header ${name}: value contains CR or LF` }))
+    )
+  }
+  return Result.void
+}
+
+/**
+ * Encodes an envelope as headers and body. Fails with `EncodeError` when an
+ * extra header has an invalid name or value, or tries to override one that
+ * Herald writes.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode = (envelope: Envelope.Envelope): Result.Result<RawMessage, TransportError.TransportError> => {
+  const headers: Record<string, string> = {}
+  for (const name in envelope.headers) {
+    const value = envelope.headers[name]!
+    if (isReservedHeader(name)) {
+      return Result.fail(
+        TransportError.make(new TransportError.EncodeError({ detail: `header ${name} is reserved by Herald` }))
+      )
+    }
+    const valid = validateHeader(name, value)
+    if (Result.isFailure(valid)) return Result.fail(valid.failure)
+    headers[name] = value
+  }
+  if (!headerSafe(envelope.type)) {
+    return Result.fail(
+      TransportError.make(new TransportError.EncodeError({ detail: `type ${JSON.stringify(envelope.type)} is empty or contains CR/LF` }))
+    )
+  }
+  if (!Number.isFinite(envelope.occurredAt)) {
+    return Result.fail(
+      TransportError.make(new TransportError.EncodeError({ detail: `occurredAt ${envelope.occurredAt} is not a time` }))
+    )
+  }
+  const id = envelope.identity
+  headers[HeaderNames.natsMsgId] = id.messageId
+  headers[HeaderNames.messageId] = id.messageId
+  headers[HeaderNames.correlationId] = id.correlationId
+  headers[HeaderNames.causationId] = id.causationId
+  headers[HeaderNames.type] = envelope.type
+  headers[HeaderNames.kind] = envelope.kind
+  headers[HeaderNames.occurredAt] = new Date(envelope.occurredAt).toISOString()
+  headers[HeaderNames.contentType] = envelope.contentType
+  return Result.succeed({ headers, body: envelope.body })
+}
+
+const headerSafe = (s: string): boolean => s.length > 0 && !s.includes("\r") && !s.includes("\n")
+
+const decodeError = (detail: string, header?: string): TransportError.TransportError =>
+  TransportError.make(
+    header === undefined
+      ? new TransportError.DecodeError({ detail })
+      : new TransportError.DecodeError({ detail, header })
+  )
+
+const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
+
+/**
+ * Decodes headers and body into an envelope. `lookup` returns a header's first
+ * value, or `undefined` (an empty string counts as missing); `names` lists the
+ * header names present, so that extra headers are carried through.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = (
+  lookup: (name: string) => string | undefined,
+  names: Iterable<string>,
+  body: Uint8Array
+): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
+  const identity = MessageIdentity.fromHeaders(lookup)
+  if (Result.isFailure(identity)) {
+    const reason = identity.failure.reason
+    return Result.fail(decodeError(identity.failure.message, reason.header))
+  }
+  const type = lookup(HeaderNames.type)
+  if (type === undefined || type === "") return Result.fail(decodeError("missing", HeaderNames.type))
+  const kind = lookup(HeaderNames.kind)
+  if (kind === undefined || kind === "") return Result.fail(decodeError("missing", HeaderNames.kind))
+  if (!Envelope.isKind(kind)) {
+    return Result.fail(decodeError(`${JSON.stringify(kind)} is not one of event, command, query, reply`, HeaderNames.kind))
+  }
+  const occurred = lookup(HeaderNames.occurredAt)
+  if (occurred === undefined || occurred === "") return Result.fail(decodeError("missing", HeaderNames.occurredAt))
+  const occurredAt = isoTime.test(occurred) ? Date.parse(occurred) : Number.NaN
+  if (!Number.isFinite(occurredAt)) {
+    return Result.fail(decodeError(`${JSON.stringify(occurred)} is not an ISO-8601 time`, HeaderNames.occurredAt))
+  }
+  const contentType = lookup(HeaderNames.contentType)
+  const headers: Record<string, string> = {}
+  for (const name of names) {
+    if (isReservedHeader(name)) continue
+    const value = lookup(name)
+    if (value !== undefined) headers[name] = value
+  }
+  return Result.succeed({
+    identity: identity.success,
+    type,
+    kind,
+    occurredAt,
+    contentType: contentType === undefined || contentType === "" ? "application/json" : contentType,
+    headers,
+    body
+  })
+}
+
+/**
+ * Decodes a `RawMessage`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeRaw = (raw: RawMessage): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
+  const lower = new Map<string, string>()
+  for (const name in raw.headers) lower.set(name.toLowerCase(), raw.headers[name]!)
+  return decode((name) => {
+    const v = raw.headers[name] ?? lower.get(name.toLowerCase())
+    return v === "" ? undefined : v
+  }, Object.keys(raw.headers), raw.body)
+}

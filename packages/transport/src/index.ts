@@ -1,0 +1,17 @@
+/**
+ * @herald/transport: the contracts every Herald transport implements.
+ *
+ * @since 0.1.0
+ */
+export * as Bus from "./Bus.ts"
+export * as Codec from "./Codec.ts"
+export * as ConsumerPolicy from "./ConsumerPolicy.ts"
+export * as DeadLetter from "./DeadLetter.ts"
+export * as Envelope from "./Envelope.ts"
+export * as EventLog from "./EventLog.ts"
+export * as Message from "./Message.ts"
+export * as Topology from "./Topology.ts"
+export * as TransportError from "./TransportError.ts"
+export * as Wire from "./Wire.ts"
+export * as Handler from "./Handler.ts"
+export * as Middleware from "./Middleware.ts"

@@ -1,0 +1,105 @@
+/**
+ * Dead-letter middleware for `EventLog` consumers: the poison-queue pattern
+ * inside the handler pipeline.
+ *
+ * When the handler fails in a way that retrying will not fix, the delivery is
+ * dead-lettered here instead of by the consumer runner: the stored message
+ * (`delivery.raw`: headers and body unchanged) is appended with
+ * `EventLog.appendRaw` as a dead letter (`DeadLetter.make`, with the reason,
+ * stream, consumer, sequence, subject, delivery count and the `Clock` time),
+ * the delivery is termed, and the handler succeeds. The decision is
+ * `ConsumerPolicy.decide`, the one every runner uses:
+ *
+ * - a non-retryable failure (`TransportError.isRetryable` is `false`) is
+ *   dead-lettered at once;
+ * - a retryable failure on delivery `maxDeliveries` or later is
+ *   dead-lettered;
+ * - a retryable failure before that passes through unchanged, so the runner
+ *   naks it and it is delivered again.
+ *
+ * If the dead letter cannot be stored, the call fails with the append's
+ * `TransportError`, the delivery is not termed, and the runner naks it:
+ * nothing is lost. (Storing the same dead letter twice keeps one: its
+ * `Nats-Msg-Id` is derived from the stream, consumer and sequence.)
+ *
+ * Defects and interruptions pass through.
+ *
+ * ```ts
+ * log.consume("ORDERS", "billing", Handler.pipe(
+ *   Middleware.decode(OrderPlaced, bill),
+ *   Middleware.retry({ times: 2 }),
+ *   Middleware.deadLetter({ maxDeliveries: 5 })
+ * ))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Bus from "../Bus.ts"
+import * as ConsumerPolicy from "../ConsumerPolicy.ts"
+import * as DeadLetter from "../DeadLetter.ts"
+import * as EventLog from "../EventLog.ts"
+import type * as Handler from "../Handler.ts"
+import * as Topology from "../Topology.ts"
+import type * as TransportError from "../TransportError.ts"
+
+/**
+ * Options of `deadLetter`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Where dead letters go (default `Topology.deadLetterSubject` of the delivery's consumer: `herald.dlq.<stream>.<consumer>`). */
+  readonly subject?: string | undefined
+  /** The delivery on which a retryable failure is dead-lettered too (default: never; leave it to the runner). */
+  readonly maxDeliveries?: number | undefined
+}
+
+/**
+ * Dead-letters and terms a delivery whose handler failed non-retryably, or
+ * retryably on delivery `maxDeliveries` or later; then succeeds. Fails with
+ * the append's (or the term's) `TransportError` when that is not possible.
+ *
+ * It wraps any handler of incoming messages (a `decode` handler, say) and
+ * gives a handler of `EventLog.Delivery`s.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const deadLetter = (options?: Options) =>
+<In extends Bus.Incoming, E, R>(
+  handler: Handler.Handler<In, E, R>
+): Handler.Handler<In & EventLog.Delivery, E | TransportError.TransportError, R | EventLog.EventLog> =>
+(delivery) =>
+  Effect.catch(
+    Effect.suspend(() => handler(delivery)),
+    (error): Effect.Effect<void, E | TransportError.TransportError, EventLog.EventLog> => {
+      const decision = ConsumerPolicy.decide({
+        error,
+        deliveryCount: delivery.deliveryCount,
+        maxDeliver: options?.maxDeliveries,
+        nakDelay: () => Duration.zero
+      })
+      if (decision._tag === "Nak") return Effect.fail(error)
+      return Effect.gen(function*() {
+        const log = yield* EventLog.EventLog
+        const failedAt = yield* Clock.currentTimeMillis
+        const subject = options?.subject ??
+          Topology.deadLetterSubject({ stream: delivery.stream, name: delivery.consumer })
+        const letter = DeadLetter.make(delivery.raw, {
+          reason: decision.reason,
+          stream: delivery.stream,
+          consumer: delivery.consumer,
+          sequence: delivery.streamSequence,
+          subject: delivery.subject,
+          deliveryCount: delivery.deliveryCount,
+          failedAt
+        })
+        yield* log.appendRaw(subject, letter)
+        yield* delivery.term(decision.reason)
+      })
+    }
+  )
