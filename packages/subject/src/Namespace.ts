@@ -174,8 +174,12 @@ class NamespaceImpl implements Namespace {
   readonly prefix: Subject.Subject
   readonly all: SubjectPattern.SubjectPattern
   private readonly input: string
+  readonly env: string
+  readonly app: string
 
-  constructor(readonly env: string, readonly app: string) {
+  constructor(env: string, app: string) {
+    this.env = env
+    this.app = app
     this.prefix = `${env}.${app}` as Subject.Subject
     this.all = `${env}.${app}.>` as SubjectPattern.SubjectPattern
     this.input = `${env}.${app}.{kind}.{aggregate}.{action}`

@@ -146,8 +146,10 @@ class Template<P extends { readonly [K in keyof P]: string }, T extends string> 
   readonly pattern: SubjectPattern.SubjectPattern
   private readonly literals: ReadonlyArray<string | undefined>
   private readonly names: ReadonlyArray<string | undefined>
+  readonly template: T
 
-  constructor(readonly template: T, compiled: Compiled) {
+  constructor(template: T, compiled: Compiled) {
+    this.template = template
     this.placeholders = compiled.placeholders
     this.literals = compiled.literals
     this.names = compiled.names
