@@ -1,0 +1,129 @@
+/**
+ * Small helpers of the in-memory transport: errors, validation, durations and
+ * message sizes.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import { Subject, SubjectPattern } from "@herald/subject"
+import { TransportError, Wire } from "@herald/transport"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+
+/**
+ * @since 0.1.0
+ * @internal
+ */
+export const error = (reason: TransportError.TransportErrorReason): TransportError.TransportError =>
+  TransportError.make(reason)
+
+/**
+ * Validates a concrete subject.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const validateSubject = (subject: string): Result.Result<Subject.Subject, TransportError.TransportError> =>
+  Result.mapError(Subject.make(subject), (e) =>
+    error(new TransportError.InvalidSubject({ subject, detail: e.message, cause: e })))
+
+/**
+ * Validates a subject pattern.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const validatePattern = (
+  pattern: string
+): Result.Result<SubjectPattern.SubjectPattern, TransportError.TransportError> =>
+  Result.mapError(SubjectPattern.make(pattern), (e) =>
+    error(new TransportError.InvalidSubject({ subject: pattern, detail: e.message, cause: e })))
+
+/**
+ * A duration input in milliseconds, `fallback` when absent or unreadable.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const millis = (input: Duration.Input | undefined, fallback: number): number => {
+  if (input === undefined) return fallback
+  const parsed = Duration.fromInput(input)
+  if (Option.isNone(parsed)) return fallback
+  const ms = Duration.toMillis(parsed.value)
+  return Number.isNaN(ms) ? fallback : Math.max(0, ms)
+}
+
+/**
+ * Bytes of a string encoded as UTF-8.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const utf8Length = (s: string): number => {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4
+      i++
+    } else n += 3
+  }
+  return n
+}
+
+/**
+ * The size of a message's payload as NATS counts it against `max_payload`
+ * and a stream's `maxMessageSize`: the header block as sent on the wire
+ * (`NATS/1.0\r\n`, one `Name: value\r\n` per header, `\r\n`) plus the body.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const payloadSize = (raw: Wire.RawMessage): number => {
+  let headers = 0
+  for (const name in raw.headers) {
+    headers += utf8Length(name) + 2 + utf8Length(raw.headers[name]!) + 2
+  }
+  return (headers === 0 ? 0 : 10 + headers + 2) + raw.body.length
+}
+
+/**
+ * A header's value, looked up first exactly then without case.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const header = (raw: Wire.RawMessage, name: string): string | undefined => {
+  const exact = raw.headers[name]
+  if (exact !== undefined) return exact
+  const lower = name.toLowerCase()
+  for (const key in raw.headers) {
+    if (key.toLowerCase() === lower) return raw.headers[key]
+  }
+  return undefined
+}
+
+/**
+ * Validates every header of a raw message (token names, no CR/LF in values).
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const validateHeaders = (raw: Wire.RawMessage): Result.Result<void, TransportError.TransportError> => {
+  for (const name in raw.headers) {
+    const valid = Wire.validateHeader(name, raw.headers[name]!)
+    if (Result.isFailure(valid)) return valid
+  }
+  return Result.void
+}
+
+/**
+ * One line of free text, fit for a header value.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const oneLine = (s: string): string => s.replace(/[\r\n]+/g, " ").slice(0, 4096)
