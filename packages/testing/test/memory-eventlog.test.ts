@@ -176,7 +176,7 @@ describe("MemoryTransport EventLog: limits", () => {
         expected: 1,
         actual: 2
       })
-      expect((yield* fails(log.append("e.a", envelope(3), { expectedStream: "OTHER" })))._tag).toBe("StreamNotFound")
+      expect((yield* fails(log.append("e.a", envelope(3), { expectedStream: "OTHER" })))._tag).toBe("WrongStream")
     })))
 
   it.effect("expectations also come from the Nats-Expected-* headers of a raw message", () =>

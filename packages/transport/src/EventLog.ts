@@ -175,17 +175,26 @@ export interface ReadOptions {
 }
 
 /**
- * A stored message, as `read` returns it.
+ * A stored message as bytes, as `readRaw` returns it.
  *
  * @since 0.1.0
  * @category models
  */
-export interface StoredMessage extends Bus.Incoming {
+export interface RawStoredMessage {
+  readonly subject: string
   readonly stream: string
   readonly sequence: number
   readonly timestamp: number
   readonly raw: Wire.RawMessage
 }
+
+/**
+ * A stored message, as `read` returns it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoredMessage extends RawStoredMessage, Bus.Incoming {}
 
 /**
  * A stream's state.
@@ -200,6 +209,7 @@ export interface StreamInfo {
   readonly bytes: number
   /** 0 when the stream is empty. */
   readonly firstSequence: number
+  /** The last sequence assigned; it stays when the stream empties (0 only for a stream never written). */
   readonly lastSequence: number
   readonly consumers: number
 }
@@ -221,7 +231,7 @@ export interface ConsumerLag {
   readonly redelivered: number
   /** Highest stream sequence delivered. */
   readonly delivered: number
-  /** Stream sequence below which everything is acknowledged. */
+  /** Stream sequence at and below which everything is acknowledged. */
   readonly ackFloor: number
 }
 
@@ -265,6 +275,15 @@ export class EventLog extends Context.Service<EventLog, {
     stream: string,
     options?: ReadOptions
   ) => Stream.Stream<StoredMessage, TransportError.TransportError>
+  /**
+   * Stored messages in sequence order as headers and bytes, without decoding:
+   * for dead letters of messages that were never valid envelopes, and for
+   * inspecting foreign messages.
+   */
+  readonly readRaw: (
+    stream: string,
+    options?: ReadOptions
+  ) => Stream.Stream<RawStoredMessage, TransportError.TransportError>
   readonly info: (stream: string) => Effect.Effect<StreamInfo, TransportError.TransportError>
   readonly lag: (stream: string, consumer: string) => Effect.Effect<ConsumerLag, TransportError.TransportError>
 }>()("@herald/transport/EventLog") {}

@@ -129,7 +129,11 @@ export interface Change {
  * @category services
  */
 export class Topology extends Context.Service<Topology, {
-  /** Creates the stream, or updates it when it drifted. Does not check overlaps with other streams. */
+  /**
+   * Creates the stream, or updates it when it drifted. Subjects that overlap
+   * another stream's fail with `TopologyConflict`, as the server refuses
+   * them; `ensure` checks a whole declaration first and names every pair.
+   */
   readonly ensureStream: (config: StreamConfig) => Effect.Effect<Change, TransportError.TransportError>
   /** Creates the consumer, or updates it when it drifted. */
   readonly ensureConsumer: (config: ConsumerConfig) => Effect.Effect<Change, TransportError.TransportError>

@@ -259,6 +259,29 @@ export class WrongLastSequence extends Schema.TaggedError<WrongLastSequence>("@h
 }
 
 /**
+ * An append expected its subject to be captured by one stream
+ * (`expectedStream`), and another stream captures it.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class WrongStream extends Schema.TaggedError<WrongStream>("@herald/transport/WrongStream")("WrongStream", {
+  ...base,
+  subject: Schema.String,
+  expected: Schema.String,
+  actual: Schema.optional(Schema.String)
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    const actual = this.actual === undefined ? "" : `, it is captured by ${this.actual}`
+    return `subject ${this.subject} was expected in stream ${this.expected}${actual}`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
  * A message is larger than the server or the stream accepts.
  *
  * @since 0.1.0
@@ -451,6 +474,7 @@ export type TransportErrorReason =
   | ConsumerNotFound
   | NoStreamForSubject
   | WrongLastSequence
+  | WrongStream
   | MessageTooLarge
   | LimitExceeded
   | InvalidConfig
@@ -480,6 +504,7 @@ export const TransportErrorReason = Schema.Union([
   ConsumerNotFound,
   NoStreamForSubject,
   WrongLastSequence,
+  WrongStream,
   MessageTooLarge,
   LimitExceeded,
   InvalidConfig,

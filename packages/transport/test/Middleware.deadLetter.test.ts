@@ -43,6 +43,7 @@ const fakeLog = (failAppend?: TransportError.TransportError) => {
     pull: () => unused,
     consume: () => unused,
     read: () => Stream.die("not used by the middleware"),
+    readRaw: () => Stream.die("not used by the middleware"),
     info: () => unused,
     lag: () => unused
   })

@@ -28,6 +28,12 @@ const cases: ReadonlyArray<readonly [TransportError.TransportErrorReason, boolea
     false,
     "stream S: expected last subject sequence 0"
   ],
+  [
+    new T.WrongStream({ subject: "a.b", expected: "S", actual: "T" }),
+    false,
+    "subject a.b was expected in stream S, it is captured by T"
+  ],
+  [new T.WrongStream({ subject: "a.b", expected: "S" }), false, "subject a.b was expected in stream S"],
   [new T.MessageTooLarge({ size: 2048, max: 1024 }), false, "message of 2048 bytes exceeds the maximum of 1024 bytes"],
   [new T.LimitExceeded({ stream: "S", limit: "maxMessages" }), true, "stream S is full (maxMessages)"],
   [new T.InvalidConfig({ detail: "bad" }), false, "invalid configuration: bad"],

@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { SuiteContext } from "./context.ts"
 import { ensure, header, info, lag, lagCounts, readAll } from "./helpers.ts"
 import { failsWith, type Kit, nOf } from "./kit.ts"
@@ -236,6 +237,17 @@ export const register = ({ test }: SuiteContext): void => {
       // The dead letter carries the original headers, so it is no envelope either.
       const reason = yield* failsWith(readAll(dlq.stream.name), "DecodeError")
       assert.strictEqual(reason.header, Wire.HeaderNames.kind)
+      // readRaw shows it as stored: the original headers and the reason.
+      const letters = yield* Stream.runCollect(log.readRaw(dlq.stream.name))
+      assert.strictEqual(letters.length, 1)
+      const letter = DeadLetter.parse(letters[0]!.raw)
+      assert.isDefined(letter)
+      assert.include(letter!.reason, Wire.HeaderNames.kind)
+      assert.strictEqual(letter!.stream, s)
+      assert.strictEqual(letter!.consumer, c)
+      assert.strictEqual(letter!.sequence, 1)
+      assert.strictEqual(letters[0]!.raw.headers[Wire.HeaderNames.kind], "gossip")
+      assert.strictEqual(letters[0]!.raw.headers[Wire.HeaderNames.messageId], kit.envelope(1).identity.messageId)
       assert.strictEqual((yield* lag(s, c)).ackPending, 0)
     }))
 

@@ -16,7 +16,7 @@ import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ConsumerState, Server, Settlement, StreamState, Taken } from "./server.ts"
+import type { ConsumerState, Server, Settlement, StoredEntry, StreamState, Taken } from "./server.ts"
 import { error, millis, validatePattern, validateSubject } from "./util.ts"
 
 const defaultExpiresMs = 1_000
@@ -272,34 +272,72 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       return handle_
     })
 
+  // The stored messages a read selects, undecoded.
+  interface Selected {
+    readonly entry: StoredEntry
+    readonly message: EventLog.RawStoredMessage
+  }
+  const select = (
+    streamName: string,
+    options: EventLog.ReadOptions | undefined
+  ): Result.Result<ReadonlyArray<Selected>, TransportError.TransportError> => {
+    const found = server.getStream(streamName)
+    if (Result.isFailure(found)) return Result.fail(found.failure)
+    const stream = found.success
+    let filter: SubjectPattern.SubjectPattern | undefined = undefined
+    if (options?.filter !== undefined) {
+      const valid = validatePattern(options.filter)
+      if (Result.isFailure(valid)) return Result.fail(valid.failure)
+      filter = valid.success
+    }
+    const entries = server.snapshot(stream)
+    const from = options?.from === undefined ? 1 : positionSequence(stream, entries, options.from, "from")
+    const to = options?.to === undefined
+      ? stream.lastSeq
+      : Math.min(stream.lastSeq, positionSequence(stream, entries, options.to, "to"))
+    const selected: Array<Selected> = []
+    for (const entry of entries) {
+      if (entry.sequence < from) continue
+      if (entry.sequence > to) break
+      if (filter !== undefined && !SubjectPattern.matches(filter, entry.subject)) continue
+      selected.push({
+        entry,
+        message: {
+          subject: entry.subject,
+          stream: stream.name,
+          sequence: entry.sequence,
+          timestamp: entry.timestamp,
+          raw: entry.raw
+        }
+      })
+    }
+    return Result.succeed(selected)
+  }
+
+  const readRaw = (streamName: string, options?: EventLog.ReadOptions): Stream.Stream<
+    EventLog.RawStoredMessage,
+    TransportError.TransportError
+  > =>
+    Stream.suspend(() => {
+      const selected = select(streamName, options)
+      return Result.isFailure(selected)
+        ? Stream.fail(selected.failure)
+        : Stream.fromArray(selected.success.map((s) => s.message))
+    })
+
   const read = (streamName: string, options?: EventLog.ReadOptions): Stream.Stream<
     EventLog.StoredMessage,
     TransportError.TransportError
   > =>
     Stream.suspend(() => {
-      const found = server.getStream(streamName)
-      if (Result.isFailure(found)) return Stream.fail(found.failure)
-      const stream = found.success
-      let filter: SubjectPattern.SubjectPattern | undefined = undefined
-      if (options?.filter !== undefined) {
-        const valid = validatePattern(options.filter)
-        if (Result.isFailure(valid)) return Stream.fail(valid.failure)
-        filter = valid.success
-      }
-      const entries = server.snapshot(stream)
-      const from = options?.from === undefined ? 1 : positionSequence(stream, entries, options.from, "from")
-      const to = options?.to === undefined
-        ? stream.lastSeq
-        : Math.min(stream.lastSeq, positionSequence(stream, entries, options.to, "to"))
+      const selected = select(streamName, options)
+      if (Result.isFailure(selected)) return Stream.fail(selected.failure)
       const out: Array<EventLog.StoredMessage> = []
-      for (const entry of entries) {
-        if (entry.sequence < from) continue
-        if (entry.sequence > to) break
-        if (filter !== undefined && !SubjectPattern.matches(filter, entry.subject)) continue
+      for (const { entry, message } of selected.success) {
         const decoded = server.decode(entry)
         if (Result.isFailure(decoded)) {
           const reason = decoded.failure.reason
-          const detail = `stream ${stream.name} sequence ${entry.sequence}: ${
+          const detail = `stream ${message.stream} sequence ${message.sequence}: ${
             reason._tag === "DecodeError" ? reason.detail : reason.message
           }`
           const decodeError = reason._tag === "DecodeError" && reason.header !== undefined
@@ -307,14 +345,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
             : new TransportError.DecodeError({ detail, cause: decoded.failure })
           return Stream.concat(Stream.fromArray(out), Stream.fail(error(decodeError)))
         }
-        out.push({
-          subject: entry.subject,
-          envelope: decoded.success,
-          stream: stream.name,
-          sequence: entry.sequence,
-          timestamp: entry.timestamp,
-          raw: entry.raw
-        })
+        out.push({ ...message, envelope: decoded.success })
       }
       return Stream.fromArray(out)
     })
@@ -333,5 +364,5 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       return Effect.as(server.flushLogs, result)
     })
 
-  return { append, appendRaw, pull, consume, read, info, lag }
+  return { append, appendRaw, pull, consume, read, readRaw, info, lag }
 }

@@ -606,10 +606,7 @@ export class Server {
     if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== stream.name) {
       return Result.fail(
         error(
-          new TransportError.StreamNotFound({
-            stream: expectedStream,
-            cause: `subject ${subject} is captured by stream ${stream.name}, not ${expectedStream}`
-          })
+          new TransportError.WrongStream({ subject, expected: expectedStream, actual: stream.name })
         )
       )
     }
