@@ -40,3 +40,4 @@ export * as Fixtures from "./Fixtures.ts"
  * @since 0.1.0
  */
 export * as CausationAssert from "./CausationAssert.ts"
+export * as NatsServer from "./NatsServer.ts"
