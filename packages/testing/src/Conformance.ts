@@ -35,7 +35,7 @@
  * @since 0.1.0
  */
 import type { Bus, EventLog, Topology } from "@herald/transport"
-import { describe, it } from "@effect/vitest"
+import { describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as BusTests from "./internal/conformance/bus.ts"
@@ -119,9 +119,15 @@ export const allFeatures: Features = {
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options<S = never> {
   /** The transport under test; built anew for every test. */
-  readonly layer: Layer.Layer<Bus.Bus | EventLog.EventLog | Topology.Topology, unknown>
+  readonly layer: Layer.Layer<Bus.Bus | EventLog.EventLog | Topology.Topology, unknown, S>
+  /**
+   * Built once for the whole suite and given to every test's `layer`: a
+   * real server, say. Tests name their streams and subjects uniquely, so they
+   * can share one.
+   */
+  readonly shared?: Layer.Layer<S, unknown> | undefined
   /**
    * `"test"`: tests run under `TestClock` and time is advanced with
    * `TestClock.adjust` (the transport must take its time from `Clock`).
@@ -142,31 +148,41 @@ export interface Options {
  * @since 0.1.0
  * @category suites
  */
-export const suite = (name: string, options: Options): void => {
+export const suite = <S = never>(name: string, options: Options<S>): void => {
   const features: Features = { ...allFeatures, ...options.features }
-  const tester = options.clock === "test" ? it.effect : it.live
-  const test = (testName: string, body: TestBody, testOptions?: TestOptions): void => {
-    const enabled = testOptions?.feature === undefined || features[testOptions.feature]
-    const label = testOptions?.feature === undefined ? testName : `${testName} [${testOptions.feature}]`
-    const timeout = testOptions?.timeout ?? options.timeout
-    tester.runIf(enabled)(
-      label,
-      () =>
-        Effect.suspend(() => {
-          const kit = makeKit(options.clock)
-          // Scoped inside the provided layer: subscriptions and consumers
-          // close before the transport does.
-          return Effect.scoped(body(kit)).pipe(Effect.provide(options.layer, { local: true }))
-        }),
-      timeout
+  const register = (tester: typeof it.effect) => {
+    const test = (testName: string, body: TestBody, testOptions?: TestOptions): void => {
+      const enabled = testOptions?.feature === undefined || features[testOptions.feature]
+      const label = testOptions?.feature === undefined ? testName : `${testName} [${testOptions.feature}]`
+      const timeout = testOptions?.timeout ?? options.timeout
+      tester.runIf(enabled)(
+        label,
+        () =>
+          Effect.suspend(() => {
+            const kit = makeKit(options.clock)
+            // Scoped inside the provided layer: subscriptions and consumers
+            // close before the transport does.
+            return Effect.scoped(body(kit)).pipe(Effect.provide(options.layer, { local: true }))
+          }) as Effect.Effect<void, unknown>,
+        timeout
+      )
+    }
+    registerAll({ features, test })
+  }
+  if (options.shared === undefined) {
+    describe(name, () => register(options.clock === "test" ? it.effect : it.live))
+  } else {
+    layer(options.shared, { excludeTestServices: options.clock === "live", timeout: "60 seconds" })(
+      name,
+      (shared) => register(shared.effect as unknown as typeof it.effect)
     )
   }
-  const context: SuiteContext = { features, test }
-  describe(name, () => {
-    describe("EventLog: streams", () => EventLogTests.register(context))
-    describe("EventLog: pull consumers", () => ConsumerTests.register(context))
-    describe("EventLog: consume", () => ConsumeTests.register(context))
-    describe("Bus", () => BusTests.register(context))
-    describe("Topology", () => TopologyTests.register(context))
-  })
+}
+
+const registerAll = (context: SuiteContext): void => {
+  describe("EventLog: streams", () => EventLogTests.register(context))
+  describe("EventLog: pull consumers", () => ConsumerTests.register(context))
+  describe("EventLog: consume", () => ConsumeTests.register(context))
+  describe("Bus", () => BusTests.register(context))
+  describe("Topology", () => TopologyTests.register(context))
 }
