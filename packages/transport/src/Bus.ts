@@ -114,7 +114,8 @@ export class Bus extends Context.Service<Bus, {
   ) => Effect.Effect<Envelope.Envelope, TransportError.TransportError>
   /**
    * Answers requests on a pattern until the scope closes. A handler failure is
-   * sent back as an error reply (`RemoteError` at the requester).
+   * sent back as an error reply (`RemoteError` at the requester). A message
+   * without a reply subject is not a request and is not handled.
    */
   readonly serve: <E, R>(
     pattern: string,

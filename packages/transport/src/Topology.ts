@@ -91,7 +91,10 @@ export interface ConsumerConfig {
   readonly ackWait?: Duration.Input | undefined
   /** Deliveries of one message before the server gives up on it (default unlimited). */
   readonly maxDeliver?: number | undefined
-  /** Redelivery delays after an ack timeout, by delivery count; the last one repeats. */
+  /**
+   * Redelivery delays after an ack timeout, by delivery count; the last one
+   * repeats. Needs `maxDeliver` greater than the number of steps.
+   */
   readonly backoff?: ReadonlyArray<Duration.Input> | undefined
   /** Unacknowledged deliveries the server allows at once (default 1,000). */
   readonly maxAckPending?: number | undefined
@@ -269,6 +272,9 @@ export const validateConsumer = (config: ConsumerConfig): Result.Result<void, Tr
     positiveInt(`${name}: maxDeliver`, config.maxDeliver),
     positiveInt(`${name}: maxAckPending`, config.maxAckPending),
     ...(config.backoff ?? []).map((b, i) => positiveDuration(`${name}: backoff[${i}]`, b)),
+    config.backoff !== undefined && config.backoff.length > 0 && config.maxDeliver === undefined
+      ? Result.fail(invalid(`${name}: backoff needs maxDeliver (more than ${config.backoff.length}, the number of backoff steps)`))
+      : Result.void,
     config.backoff !== undefined && config.backoff.length > 0 && config.maxDeliver !== undefined &&
       config.maxDeliver <= config.backoff.length
       ? Result.fail(invalid(`${name}: maxDeliver (${config.maxDeliver}) must exceed the number of backoff steps (${config.backoff.length})`))

@@ -100,6 +100,14 @@ describe("Topology", () => {
       expect(reason._tag).toBe("InvalidSubject")
     })
 
+    it("rejects backoff without maxDeliver", () => {
+      expectInvalid(
+        Topology.validateConsumer({ ...consumer, backoff: ["1 second"] }),
+        "InvalidConfig",
+        "backoff needs maxDeliver"
+      )
+    })
+
     it("rejects maxDeliver not above the number of backoff steps", () => {
       expectInvalid(
         Topology.validateConsumer({ ...consumer, maxDeliver: 2, backoff: ["1 second", "2 seconds"] }),

@@ -151,6 +151,23 @@ export const register = ({ test }: SuiteContext): void => {
       assert.strictEqual(seen.length, 2)
     }))
 
+  test("serve does not handle a published message without a reply subject", (kit) =>
+    Effect.gen(function*() {
+      const bus = yield* Bus.Bus
+      const subject = kit.subject("svc", "echo")
+      const seen: Array<number> = []
+      yield* bus.serve(subject, (request) =>
+        Effect.sync(() => {
+          seen.push(nOf(request))
+          return kit.envelope(100 + nOf(request), { kind: "reply", causedBy: request.envelope })
+        }))
+      yield* bus.publish(subject, kit.envelope(1))
+      const reply = yield* kit.drive(bus.request(subject, kit.envelope(2, { kind: "query" })), { what: "request" })
+      assert.strictEqual(reply.identity.messageId, kit.envelope(102).identity.messageId)
+      // The request was served after the plain publish, which was not handled.
+      assert.deepStrictEqual(seen, [2])
+    }))
+
   test("request fails with Timeout when no reply comes in time", (kit) =>
     Effect.gen(function*() {
       const bus = yield* Bus.Bus

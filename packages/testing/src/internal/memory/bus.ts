@@ -175,10 +175,11 @@ export const make = (server: Server): Bus.Bus["Service"] => {
     Effect.gen(function*() {
       const requests = yield* subscribe(pattern, options?.queue === undefined ? undefined : { queue: options.queue })
       const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
-      const answer = (request: Bus.Received) =>
-        Effect.flatMap(Effect.exit(handler(request)), (exit) => {
-          const replyTo = request.replyTo
-          if (replyTo === undefined) return Effect.void
+      // A message without a reply subject is no request: it is not handled.
+      const answer = (request: Bus.Received) => {
+        const replyTo = request.replyTo
+        if (replyTo === undefined) return Effect.void
+        return Effect.flatMap(Effect.exit(handler(request)), (exit) => {
           let reply: Wire.RawMessage
           if (Exit.isSuccess(exit)) {
             const encoded = Wire.encode(exit.value)
@@ -194,6 +195,7 @@ export const make = (server: Server): Bus.Bus["Service"] => {
             ? Effect.logWarning(`memory transport: cannot reply on ${replyTo}: ${sent.failure.message}`)
             : Effect.void
         })
+      }
       yield* requests.pipe(
         Stream.mapEffect(answer, { concurrency, unordered: true }),
         Stream.runDrain,
