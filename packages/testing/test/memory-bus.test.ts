@@ -1,44 +1,14 @@
-import { IdGenerator, MessageIdentity } from "@herald/identity"
-import { Bus, Envelope, EventLog, Topology, TransportError, Wire } from "@herald/transport"
+import { Bus, EventLog, Topology, Wire } from "@herald/transport"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as MemoryTransport from "../src/MemoryTransport.ts"
-
-type Services = Bus.Bus | EventLog.EventLog | Topology.Topology | MemoryTransport.MemoryTransport
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
-const envelope = (n: number, body: unknown = { n }): Envelope.Envelope =>
-  Envelope.make({
-    identity: MessageIdentity.root(IdGenerator.testId(n)),
-    type: "test.Ping",
-    kind: "event",
-    occurredAt: 1_700_000_000_000 + n,
-    body: encoder.encode(JSON.stringify(body))
-  })
-
-const nOf = (m: { readonly envelope: Envelope.Envelope }): number =>
-  (JSON.parse(decoder.decode(m.envelope.body)) as { n: number }).n
-
-const run = <A, E>(
-  effect: Effect.Effect<A, E, Services | Scope.Scope>,
-  layer: Layer.Layer<Services> = MemoryTransport.layer
-) => Effect.scoped(effect).pipe(Effect.provide(layer))
-
-const reasonOf = <A>(exit: Exit.Exit<A, TransportError.TransportError>): TransportError.TransportErrorReason => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = exit.cause.reasons.find((r) => r._tag === "Fail")
-  if (error === undefined || error._tag !== "Fail") throw new Error("expected a Fail")
-  return error.error.reason
-}
+import { envelope, nOf, reasonOf, run } from "./memory-helpers.ts"
 
 /** Subscribes in its own scope; `drain` closes the subscription and returns everything it buffered. */
 const subscription = (pattern: string, options?: Bus.SubscribeOptions) =>

@@ -1,5 +1,4 @@
-import { IdGenerator, MessageIdentity } from "@herald/identity"
-import { type Bus, ConsumerPolicy, DeadLetter, Envelope, EventLog, Topology, TransportError } from "@herald/transport"
+import { ConsumerPolicy, DeadLetter, EventLog, Topology, TransportError } from "@herald/transport"
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -9,26 +8,7 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as MemoryTransport from "../src/MemoryTransport.ts"
-
-type Services = Bus.Bus | EventLog.EventLog | Topology.Topology | MemoryTransport.MemoryTransport
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
-const envelope = (n: number): Envelope.Envelope =>
-  Envelope.make({
-    identity: MessageIdentity.root(IdGenerator.testId(n)),
-    type: "test.Ping",
-    kind: "event",
-    occurredAt: 1_700_000_000_000 + n,
-    body: encoder.encode(JSON.stringify({ n }))
-  })
-
-const nOf = (m: { readonly envelope: Envelope.Envelope }): number =>
-  (JSON.parse(decoder.decode(m.envelope.body)) as { n: number }).n
-
-const run = <A, E>(effect: Effect.Effect<A, E, Services | Scope.Scope>) =>
-  Effect.scoped(effect).pipe(Effect.provide(MemoryTransport.layer))
+import { envelope, nOf, run } from "./memory-helpers.ts"
 
 const setup = (count: number, consumer?: Partial<Topology.ConsumerConfig>) =>
   Effect.gen(function*() {

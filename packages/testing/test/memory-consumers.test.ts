@@ -1,40 +1,11 @@
-import { IdGenerator, MessageIdentity } from "@herald/identity"
-import { type Bus, ConsumerPolicy, DeadLetter, Envelope, EventLog, Topology, TransportError } from "@herald/transport"
+import { ConsumerPolicy, DeadLetter, EventLog, Topology } from "@herald/transport"
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as MemoryTransport from "../src/MemoryTransport.ts"
-
-type Services = Bus.Bus | EventLog.EventLog | Topology.Topology | MemoryTransport.MemoryTransport
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
-const envelope = (n: number): Envelope.Envelope =>
-  Envelope.make({
-    identity: MessageIdentity.root(IdGenerator.testId(n)),
-    type: "test.Ping",
-    kind: "event",
-    occurredAt: 1_700_000_000_000 + n,
-    body: encoder.encode(JSON.stringify({ n }))
-  })
-
-const nOf = (m: { readonly envelope: Envelope.Envelope }): number =>
-  (JSON.parse(decoder.decode(m.envelope.body)) as { n: number }).n
-
-const run = <A, E>(effect: Effect.Effect<A, E, Services | Scope.Scope>) =>
-  Effect.scoped(effect).pipe(Effect.provide(MemoryTransport.layer))
-
-const reasonOf = <A>(exit: Exit.Exit<A, TransportError.TransportError>): TransportError.TransportErrorReason => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = exit.cause.reasons.find((r) => r._tag === "Fail")
-  if (error === undefined || error._tag !== "Fail") throw new Error("expected a Fail")
-  return error.error.reason
-}
+import { envelope, nOf, reasonOf, run } from "./memory-helpers.ts"
 
 /** Stream ORDERS on `orders.>` with `count` messages on `orders.x`, a DLQ stream, and a consumer. */
 const setup = (count: number, consumer?: Partial<Topology.ConsumerConfig>) =>

@@ -1,40 +1,11 @@
-import { IdGenerator, MessageIdentity } from "@herald/identity"
-import { Bus, Envelope, EventLog, Topology, TransportError, Wire } from "@herald/transport"
+import { EventLog, Topology, TransportError, Wire } from "@herald/transport"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as MemoryTransport from "../src/MemoryTransport.ts"
-
-type Services = Bus.Bus | EventLog.EventLog | Topology.Topology | MemoryTransport.MemoryTransport
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
-const envelope = (n: number): Envelope.Envelope =>
-  Envelope.make({
-    identity: MessageIdentity.root(IdGenerator.testId(n)),
-    type: "test.Ping",
-    kind: "event",
-    occurredAt: 1_700_000_000_000 + n,
-    body: encoder.encode(JSON.stringify({ n }))
-  })
-
-const nOf = (m: { readonly envelope: Envelope.Envelope }): number =>
-  (JSON.parse(decoder.decode(m.envelope.body)) as { n: number }).n
-
-const run = <A, E>(effect: Effect.Effect<A, E, Services | Scope.Scope>) =>
-  Effect.scoped(effect).pipe(Effect.provide(MemoryTransport.layer))
-
-const reasonOf = <A>(exit: Exit.Exit<A, TransportError.TransportError>): TransportError.TransportErrorReason => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = exit.cause.reasons.find((r) => r._tag === "Fail")
-  if (error === undefined || error._tag !== "Fail") throw new Error("expected a Fail")
-  return error.error.reason
-}
+import { envelope, nOf, reasonOf, run } from "./memory-helpers.ts"
 
 const fails = <A, R>(effect: Effect.Effect<A, TransportError.TransportError, R>) =>
   Effect.map(Effect.exit(effect), reasonOf)
