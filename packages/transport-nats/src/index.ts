@@ -4,3 +4,39 @@
  * @since 0.1.0
  */
 export * as NatsConnection from "./NatsConnection.ts"
+
+/**
+ * The `Bus` contract on core NATS.
+ *
+ * @since 0.1.0
+ */
+export * as NatsBus from "./NatsBus.ts"
+
+/**
+ * The `EventLog` contract on JetStream: append, pull, the consumer runner,
+ * read, info and lag.
+ *
+ * @since 0.1.0
+ */
+export * as NatsEventLog from "./NatsEventLog.ts"
+
+/**
+ * The `Topology` contract on JetStream.
+ *
+ * @since 0.1.0
+ */
+export * as NatsTopology from "./NatsTopology.ts"
+
+/**
+ * Health reports and the `health.<service>` responder.
+ *
+ * @since 0.1.0
+ */
+export * as Health from "./Health.ts"
+
+/**
+ * A connection and the three services in one layer.
+ *
+ * @since 0.1.0
+ */
+export * as NatsTransport from "./NatsTransport.ts"

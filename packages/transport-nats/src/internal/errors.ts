@@ -41,12 +41,19 @@ export const ApiCodes = {
   NoMessageFound: 10037,
   ConsumerWQConsumersNotUnique: 10100,
   ConsumerWQRequiresExplicitAck: 10098,
-  ConsumerWQMultipleUnfiltered: 10099
+  ConsumerWQMultipleUnfiltered: 10099,
+  ConsumerFilterNotSubset: 10093,
+  ConsumerWQNotDeliverAll: 10101,
+  ConsumerMaxDeliverBackoff: 10116
 } as const
 
 const apiError = (u: js.JetStreamApiError, ctx: Context): TransportError.TransportError => {
   const detail = `${ctx.operation}: ${u.message}`
   const stream = ctx.stream ?? ""
+  // A change the server refuses to make in place ("... can not be updated", "... can not change ...").
+  if ((u.code === ApiCodes.StreamInvalidConfig || u.code === ApiCodes.ConsumerCreate) && /can ?not (be )?(updated|change)/i.test(u.message)) {
+    return make(new TransportError.TopologyConflict({ detail, cause: u }))
+  }
   switch (u.code) {
     case ApiCodes.StreamNotFound:
       return make(new TransportError.StreamNotFound({ stream, cause: u }))
@@ -78,6 +85,9 @@ const apiError = (u: js.JetStreamApiError, ctx: Context): TransportError.Transpo
     case ApiCodes.BadRequest:
     case ApiCodes.StreamReplicasNotSupported:
     case ApiCodes.ConsumerWQRequiresExplicitAck:
+    case ApiCodes.ConsumerFilterNotSubset:
+    case ApiCodes.ConsumerWQNotDeliverAll:
+    case ApiCodes.ConsumerMaxDeliverBackoff:
       return make(new TransportError.InvalidConfig({ detail, cause: u }))
     case ApiCodes.JetStreamNotEnabled:
     case ApiCodes.JetStreamNotEnabledForAccount:
@@ -140,7 +150,8 @@ export const fromUnknown = (u: unknown, ctx: Context): TransportError.TransportE
   if (/max(imum)?[ _]payload/i.test(text)) {
     return make(new TransportError.MessageTooLarge({ size: -1, max: -1, cause: u }))
   }
-  if (/ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|disconnect|socket/i.test(text)) {
+  // A TLS handshake the client refuses (untrusted or mismatched certificate) is a connection that cannot be made.
+  if (/ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|disconnect|socket|certificate|ERR_TLS_/i.test(text)) {
     return make(new TransportError.ConnectionError({ detail: `${ctx.operation}: ${text}`, cause: u }))
   }
   return make(new TransportError.Unknown({ detail: `${ctx.operation}: ${text}`, cause: u }))

@@ -1,0 +1,124 @@
+/**
+ * Running the two sides of a case alternately and reducing the samples.
+ */
+import * as Effect from "effect/Effect"
+
+/** One side's measurement of a run: named values (e.g. `{ rate }`, `{ p50, p99 }`). */
+export type Sample = Readonly<Record<string, number>>
+
+/** A case: the same work done by Herald and by raw nats.js. */
+export interface Case {
+  readonly title: string
+  readonly raw: (run: number) => Effect.Effect<Sample, unknown>
+  readonly herald: (run: number) => Effect.Effect<Sample, unknown>
+}
+
+/** How a metric of a case becomes a row of the table. */
+export interface Metric {
+  readonly name: string
+  /** The key of the sample. */
+  readonly key: string
+  readonly unit: string
+  /** `throughput`: ratio = herald / raw; `latency`: ratio = raw / herald. Higher is better either way. */
+  readonly kind: "throughput" | "latency"
+}
+
+export interface Row {
+  readonly name: string
+  readonly herald: number
+  readonly raw: number
+  readonly unit: string
+  readonly ratio: number
+}
+
+export interface Samples {
+  readonly raw: ReadonlyArray<Sample>
+  readonly herald: ReadonlyArray<Sample>
+  /** Herald did not finish some run's work in time. */
+  readonly incomplete: boolean
+}
+
+export const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/** The `q` quantile (nearest rank) of the values. */
+export const quantile = (xs: ArrayLike<number>, q: number): number => {
+  const s = Array.from(xs).sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!
+}
+
+export const now = (): number => performance.now()
+
+const fmt = (sample: Sample): string =>
+  Object.entries(sample).map(([k, v]) => `${k}=${v >= 100 ? Math.round(v) : v.toFixed(3)}`).join(" ")
+
+/**
+ * Runs a case: one warm-up run of each side (not counted), then `runs` runs
+ * of each side alternately (raw, herald, raw, herald, ...).
+ */
+export const runCase = (c0: Case, runs: number) =>
+  Effect.gen(function*() {
+    // `BENCH_SIDE=herald` (or `raw`) runs one side only, for profiling.
+    const side = process.env["BENCH_SIDE"]
+    const skip = (): Effect.Effect<Sample> => Effect.succeed({ rate: Number.NaN, p50: Number.NaN, p99: Number.NaN })
+    const c: Case = {
+      title: c0.title,
+      raw: side === "herald" ? skip : c0.raw,
+      herald: side === "raw" ? skip : c0.herald
+    }
+    const started = now()
+    const raw: Array<Sample> = []
+    const herald: Array<Sample> = []
+    yield* c.raw(0)
+    const warm = yield* c.herald(0)
+    // A side that cannot finish its work in time (it reports `complete: 0`)
+    // gets one counted run instead of `runs`: the bench must stay short.
+    const counted = warm["complete"] === 0 ? 1 : runs
+    for (let i = 1; i <= counted; i++) {
+      raw.push(yield* c.raw(i))
+      herald.push(yield* c.herald(i))
+    }
+    const seconds = ((now() - started) / 1000).toFixed(1)
+    console.log(`  ${c.title} (${seconds} s)`)
+    for (let i = 0; i < counted; i++) console.log(`    run ${i + 1}: raw ${fmt(raw[i]!)} | herald ${fmt(herald[i]!)}`)
+    const incomplete = [warm, ...herald].some((s) => s["complete"] === 0)
+    if (incomplete) console.log(`    INCOMPLETE: herald did not finish within the deadline; its rate is acked / elapsed`)
+    return { raw, herald, incomplete } satisfies Samples
+  })
+
+/** The row of a metric: the median over the runs of each side. */
+export const rowOf = (samples: Samples, metric: Metric): Row => {
+  const raw = median(samples.raw.map((s) => s[metric.key]!))
+  const herald = median(samples.herald.map((s) => s[metric.key]!))
+  const ratio = metric.kind === "throughput" ? herald / raw : raw / herald
+  return { name: metric.name, herald: round(herald), raw: round(raw), unit: metric.unit, ratio: round(ratio, 3) }
+}
+
+const round = (x: number, digits?: number): number => {
+  const d = digits ?? (Math.abs(x) >= 100 ? 0 : 3)
+  const f = 10 ** d
+  return Math.round(x * f) / f
+}
+
+const pad = (s: string, n: number, right = false) => (right ? s.padStart(n) : s.padEnd(n))
+
+/** The table printed at the end. */
+export const table = (rows: ReadonlyArray<Row>): string => {
+  const head = ["name", "herald", "raw", "unit", "ratio"]
+  const cells = rows.map((r) => [r.name, String(r.herald), String(r.raw), r.unit, r.ratio.toFixed(3)])
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)))
+  const line = (c: ReadonlyArray<string>) =>
+    c.map((x, i) => pad(x, widths[i]!, i === 1 || i === 2 || i === 4)).join("  ")
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n")
+}
+
+/** A markdown version of the table, for the README. */
+export const markdown = (rows: ReadonlyArray<Row>): string =>
+  [
+    "| name | herald | raw | unit | ratio |",
+    "|---|---:|---:|---|---:|",
+    ...rows.map((r) => `| ${r.name} | ${r.herald} | ${r.raw} | ${r.unit} | ${r.ratio.toFixed(3)} |`)
+  ].join("\n")

@@ -1,0 +1,214 @@
+/**
+ * The `Bus` over core NATS: publish, subscribe, request/reply and serve with
+ * nats.js.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import { IdGenerator, type Ids, MessageIdentity } from "@herald/identity"
+import { type Bus, Envelope, TransportError, Wire } from "@herald/transport"
+import type { Msg } from "@nats-io/nats-core"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as NatsConnection from "../../NatsConnection.ts"
+import * as Errors from "../errors.ts"
+import { subscribeRaw } from "./subscribe.ts"
+import { checkSize, decode, header, toHeaders, validateHeaders, validateSubject } from "./wire.ts"
+
+const defaultBufferSize = 65_536
+const defaultRequestTimeoutMillis = 5_000
+
+const defaultOnInvalid = (subject: string, e: TransportError.TransportError): Effect.Effect<void> =>
+  Effect.logWarning(`NatsBus: dropped a message on ${subject} that is not a valid envelope: ${e.message}`)
+
+/**
+ * A readable description of a failed handler's cause: its first typed
+ * failure, else its defect. Matches the in-memory transport's, so that
+ * `RemoteError` details read the same on both.
+ *
+ * @internal
+ */
+export const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.findError(cause)
+  if (Result.isSuccess(failure)) return TransportError.describe(failure.success)
+  if (Cause.hasInterruptsOnly(cause)) return "interrupted"
+  return TransportError.describe(Cause.squash(cause))
+}
+
+/** One line of free text, fit for a header value. */
+const oneLine = (s: string): string => s.replace(/[\r\n]+/g, " ").slice(0, 4096)
+
+const millis = (input: Duration.Input | undefined, fallback: number): number => {
+  if (input === undefined) return fallback
+  const parsed = Duration.fromInput(input)
+  if (Option.isNone(parsed)) return fallback
+  const ms = Duration.toMillis(parsed.value)
+  return Number.isFinite(ms) && ms >= 1 ? Math.ceil(ms) : fallback
+}
+
+/**
+ * Builds the Bus service over a connection.
+ *
+ * @internal
+ */
+export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsConnection["Service"]) {
+  const client = connection.client
+  const ids = yield* IdGenerator.makeUuidV7
+  const maxPayload = () => client.info?.max_payload ?? connection.server.maxPayload
+
+  /** Sends a raw message that passed validation. */
+  const send = (subject: string, raw: Wire.RawMessage, operation: string) =>
+    Effect.suspend(() => {
+      const size = checkSize(raw, maxPayload())
+      if (Result.isFailure(size)) return Effect.fail(size.failure)
+      const headers = toHeaders(raw)
+      return Effect.try({
+        try: () => client.publish(subject, raw.body, headers === undefined ? undefined : { headers }),
+        catch: (e) => Errors.fromUnknown(e, { operation, subject })
+      })
+    })
+
+  const publish = Effect.fn("NatsBus.publish")(function*(subject: string, envelope: Envelope.Envelope) {
+    const valid = validateSubject(subject)
+    if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
+    const raw = Wire.encode(envelope)
+    if (Result.isFailure(raw)) return yield* Effect.fail(raw.failure)
+    return yield* send(subject, raw.success, `publish on ${subject}`)
+  })
+
+  const publishRaw = Effect.fn("NatsBus.publishRaw")(function*(subject: string, message: Wire.RawMessage) {
+    const valid = validateSubject(subject)
+    if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
+    const headers = validateHeaders(message)
+    if (Result.isFailure(headers)) return yield* Effect.fail(headers.failure)
+    return yield* send(subject, message, `publish on ${subject}`)
+  })
+
+  const subscribeMsgs = (pattern: string, queue: string | undefined, bufferSize: number) =>
+    subscribeRaw(connection, pattern, { queue, bufferSize })
+
+  const toReceived = (onInvalid: NonNullable<Bus.SubscribeOptions["onInvalid"]>) => (msg: Msg) => {
+    const decoded = decode(msg)
+    return Result.isSuccess(decoded)
+      ? Effect.succeed(Result.succeed<Bus.Received>({
+        subject: msg.subject,
+        envelope: decoded.success,
+        replyTo: msg.reply === undefined || msg.reply === "" ? undefined : msg.reply
+      }))
+      : Effect.as(onInvalid(msg.subject, decoded.failure), Result.fail(msg))
+  }
+
+  const subscribe = Effect.fn("NatsBus.subscribe")(function*(pattern: string, options?: Bus.SubscribeOptions) {
+    const requested = options?.bufferSize
+    const bufferSize = requested !== undefined && Number.isFinite(requested) && requested >= 1
+      ? Math.floor(requested)
+      : defaultBufferSize
+    const queue = options?.queue === undefined || options.queue === "" ? undefined : options.queue
+    const msgs = yield* subscribeMsgs(pattern, queue, bufferSize)
+    return Stream.filterMapEffect(msgs, toReceived(options?.onInvalid ?? defaultOnInvalid))
+  })
+
+  const request = Effect.fn("NatsBus.request")(
+    function*(subject: string, envelope: Envelope.Envelope, options?: Bus.RequestOptions) {
+      const valid = validateSubject(subject)
+      if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
+      const raw = Wire.encode(envelope)
+      if (Result.isFailure(raw)) return yield* Effect.fail(raw.failure)
+      const size = checkSize(raw.success, maxPayload())
+      if (Result.isFailure(size)) return yield* Effect.fail(size.failure)
+      const timeout = millis(options?.timeout, defaultRequestTimeoutMillis)
+      const headers = toHeaders(raw.success)
+      const operation = `request on ${subject}`
+      const reply = yield* Effect.tryPromise({
+        try: () => client.request(subject, raw.success.body, { timeout, ...(headers === undefined ? {} : { headers }) }),
+        catch: (e) => Errors.fromUnknown(e, { operation, subject, timeoutMillis: timeout })
+      })
+      const remote = header(reply.headers, Wire.HeaderNames.error)
+      if (remote !== undefined) {
+        return yield* Effect.fail(TransportError.make(new TransportError.RemoteError({ subject, detail: remote })))
+      }
+      const decoded = decode(reply)
+      if (Result.isFailure(decoded)) return yield* Effect.fail(decoded.failure)
+      return decoded.success
+    }
+  )
+
+  /** The reply that tells the requester the handler failed (`RemoteError` there). */
+  const errorReply = (request: Bus.Received, detail: string) =>
+    Effect.gen(function*() {
+      const text = oneLine(detail.length > 0 ? detail : "unknown error")
+      const id: Ids.MessageId = yield* ids.next
+      const envelope = Envelope.make({
+        identity: MessageIdentity.derive(request.envelope.identity, id),
+        type: "herald.error",
+        kind: "reply",
+        occurredAt: yield* Clock.currentTimeMillis,
+        contentType: "text/plain",
+        body: new TextEncoder().encode(text),
+        headers: { [Wire.HeaderNames.error]: text }
+      })
+      const raw = Wire.encode(envelope)
+      return Result.isSuccess(raw)
+        ? raw.success
+        : { headers: { [Wire.HeaderNames.error]: text }, body: new Uint8Array(0) } satisfies Wire.RawMessage
+    })
+
+  const serve = Effect.fn("NatsBus.serve")(function*<E, R>(
+    pattern: string,
+    handler: (request: Bus.Received) => Effect.Effect<Envelope.Envelope, E, R>,
+    options?: Bus.ServeOptions
+  ): Effect.fn.Return<void, TransportError.TransportError, Scope.Scope | R> {
+    const queue = options?.queue === undefined || options.queue === "" ? undefined : options.queue
+    const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
+    const msgs = yield* subscribeMsgs(pattern, queue, defaultBufferSize)
+    const requests = Stream.filterMapEffect(msgs, toReceived(defaultOnInvalid))
+    const reply = (request: Bus.Received, replyTo: string, raw: Wire.RawMessage) =>
+      send(replyTo, raw, `reply on ${replyTo}`).pipe(
+        Effect.catch((e) =>
+          e.reason._tag === "MessageTooLarge"
+            ? Effect.flatMap(
+              errorReply(request, `cannot send the reply: ${e.message}`),
+              (fallback) => send(replyTo, fallback, `reply on ${replyTo}`)
+            )
+            : Effect.fail(e)
+        ),
+        Effect.catch((e) => {
+          const message = `NatsBus: cannot reply on ${replyTo} to a request on ${request.subject}: ${e.message}`
+          // A connection that is closing is shutdown, not a failure worth a warning.
+          return e.reason._tag === "Closed" ? Effect.logDebug(message) : Effect.logWarning(message)
+        })
+      )
+    const answer = (request: Bus.Received): Effect.Effect<void, never, R> => {
+      const replyTo = request.replyTo
+      // A message without a reply subject is not a request: nobody waits.
+      if (replyTo === undefined) return Effect.void
+      return Effect.flatMap(Effect.exit(handler(request)), (exit) => {
+        if (Exit.isSuccess(exit)) {
+          const encoded = Wire.encode(exit.value)
+          return Result.isSuccess(encoded)
+            ? reply(request, replyTo, encoded.success)
+            : Effect.flatMap(
+              errorReply(request, `cannot encode the reply: ${encoded.failure.message}`),
+              (raw) => reply(request, replyTo, raw)
+            )
+        }
+        if (Cause.hasInterruptsOnly(exit.cause)) return Effect.void
+        return Effect.flatMap(errorReply(request, describeCause(exit.cause)), (raw) => reply(request, replyTo, raw))
+      })
+    }
+    yield* requests.pipe(
+      Stream.mapEffect(answer, { concurrency, unordered: true }),
+      Stream.runDrain,
+      Effect.forkScoped
+    )
+  })
+
+  return { publish, publishRaw, subscribe, request, serve } satisfies Bus.Bus["Service"]
+})

@@ -1,0 +1,117 @@
+/**
+ * The `EventLog` service over a NATS connection: the parts put together, and
+ * `info` / `lag`.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import { type Envelope, type EventLog, Wire } from "@herald/transport"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as NatsConnection from "../../NatsConnection.ts"
+import * as Append from "./append.ts"
+import * as Consume from "./consume.ts"
+import { makeAdvisories } from "./deadLetters.ts"
+import { decodeErrorAt } from "./delivery.ts"
+import { consumerInfo, type Env, type Resolved, streamInfo } from "./env.ts"
+import * as Pull from "./pull.ts"
+import * as Read from "./read.ts"
+
+/**
+ * Builds the service; the advisory subscriptions live as long as `scope`.
+ *
+ * @internal
+ */
+export const make = (
+  connection: NatsConnection.NatsConnection["Service"],
+  options: Resolved
+): Effect.Effect<EventLog.EventLog["Service"], never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const { append, appendRaw } = Append.make(connection)
+    const version = connection.server.version
+    let env: Env | undefined = undefined
+    const watchAdvisories = yield* makeAdvisories(connection.client, () => env!, scope)
+    env = {
+      connection,
+      options,
+      settle: {
+        client: connection.client,
+        timeoutMillis: connection.jetstreamTimeoutMillis,
+        termWithReason: version.major > 2 || (version.major === 2 && version.minor >= 11)
+      },
+      appendRaw,
+      overrides: new Map(),
+      watchAdvisories
+    }
+    const ready: Env = env
+
+    const info = (stream: string) =>
+      Effect.map(streamInfo(ready, stream), (si): EventLog.StreamInfo => ({
+        name: si.config.name,
+        subjects: si.config.subjects ?? [],
+        messages: si.state.messages,
+        bytes: si.state.bytes,
+        firstSequence: si.state.messages === 0 ? 0 : si.state.first_seq,
+        lastSequence: si.state.last_seq,
+        consumers: si.state.consumer_count
+      }))
+
+    const lag = (stream: string, consumer: string) =>
+      Effect.map(consumerInfo(ready, stream, consumer), (ci): EventLog.ConsumerLag => ({
+        stream,
+        consumer,
+        pending: ci.num_pending,
+        ackPending: ci.num_ack_pending,
+        redelivered: ci.num_redelivered,
+        delivered: ci.delivered.stream_seq,
+        ackFloor: ci.ack_floor.stream_seq
+      }))
+
+    const readRaw = Read.make(ready, (m) => Result.succeed(m))
+    const read = Read.make(ready, (m): Result.Result<EventLog.StoredMessage, ReturnType<typeof decodeErrorAt>> => {
+      const envelope = Wire.decodeRaw(m.raw)
+      return Result.isSuccess(envelope)
+        ? Result.succeed({ ...m, envelope: envelope.success })
+        : Result.fail(decodeErrorAt(m.stream, m.sequence, envelope.failure))
+    })
+
+    const pull = Pull.make(ready)
+    const consume = Consume.make(ready)
+
+    return {
+      append: Effect.fn("NatsEventLog.append")(
+        function*(subject: string, envelope: Envelope.Envelope, options?: EventLog.AppendOptions) {
+          return yield* append(subject, envelope, options)
+        }
+      ),
+      appendRaw: Effect.fn("NatsEventLog.appendRaw")(
+        function*(subject: string, message: Wire.RawMessage, options?: EventLog.AppendOptions) {
+          return yield* appendRaw(subject, message, options)
+        }
+      ),
+      pull: Effect.fn("NatsEventLog.pull")(function*(stream: string, consumer: string, options?: EventLog.PullOptions) {
+        return yield* pull(stream, consumer, options)
+      }),
+      consume: Effect.fn("NatsEventLog.consume")(function*<E, R>(
+        stream: string,
+        consumer: string,
+        handler: (delivery: EventLog.Delivery) => Effect.Effect<void, E, R>,
+        options?: EventLog.ConsumeOptions
+      ) {
+        return yield* consume(stream, consumer, handler, options)
+      }),
+      read: (stream: string, options?: EventLog.ReadOptions) =>
+        Stream.withSpan(read(stream, options), "NatsEventLog.read", { attributes: { stream } }),
+      readRaw: (stream: string, options?: EventLog.ReadOptions) =>
+        Stream.withSpan(readRaw(stream, options), "NatsEventLog.readRaw", { attributes: { stream } }),
+      info: Effect.fn("NatsEventLog.info")(function*(stream: string) {
+        return yield* info(stream)
+      }),
+      lag: Effect.fn("NatsEventLog.lag")(function*(stream: string, consumer: string) {
+        return yield* lag(stream, consumer)
+      })
+    }
+  })

@@ -1,0 +1,70 @@
+/**
+ * Small helpers of the NATS `EventLog`: durations, a consumer's settings as
+ * the runner needs them.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import { Topology } from "@herald/transport"
+import type { ConsumerInfo } from "@nats-io/jetstream"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import { decodeDescription } from "../topology/config.ts"
+
+/**
+ * A duration in milliseconds, `fallback` when absent or not a duration.
+ *
+ * @internal
+ */
+export const millisOf = (input: Duration.Input | undefined, fallback: number): number => {
+  if (input === undefined) return fallback
+  const parsed = Duration.fromInput(input)
+  if (Option.isNone(parsed)) return fallback
+  const ms = Duration.toMillis(parsed.value)
+  return Number.isFinite(ms) && ms >= 0 ? ms : fallback
+}
+
+/**
+ * Milliseconds as JetStream nanoseconds.
+ *
+ * @internal
+ */
+export const nanos = (ms: number): number => Math.max(0, Math.round(ms * 1_000_000))
+
+/**
+ * What the consumer runner and dead-lettering need of a consumer.
+ *
+ * @internal
+ */
+export interface ConsumerSettings {
+  /** Herald's view of the consumer, for `ConsumerPolicy` and `Topology.deadLetterSubject`. */
+  readonly config: Topology.ConsumerConfig
+  /** `undefined`: unlimited. */
+  readonly maxDeliver: number | undefined
+  /** `undefined`: unlimited. */
+  readonly maxAckPending: number | undefined
+  readonly deadLetterSubject: string
+}
+
+/**
+ * A consumer's settings from its `ConsumerInfo`: limits, backoff, and the
+ * dead-letter subject the Topology keeps in its description.
+ *
+ * @internal
+ */
+export const settingsOf = (stream: string, name: string, info: ConsumerInfo): ConsumerSettings => {
+  const c = info.config
+  const maxDeliver = c.max_deliver !== undefined && c.max_deliver > 0 ? c.max_deliver : undefined
+  const maxAckPending = c.max_ack_pending !== undefined && c.max_ack_pending > 0 ? c.max_ack_pending : undefined
+  const backoff = (c.backoff ?? []).map((ns) => Duration.millis(ns / 1_000_000))
+  const { deadLetterSubject } = decodeDescription(c.description)
+  const config: Topology.ConsumerConfig = {
+    stream,
+    name,
+    ...(maxDeliver === undefined ? {} : { maxDeliver }),
+    ...(maxAckPending === undefined ? {} : { maxAckPending }),
+    ...(backoff.length === 0 ? {} : { backoff }),
+    ...(deadLetterSubject === undefined ? {} : { deadLetterSubject })
+  }
+  return { config, maxDeliver, maxAckPending, deadLetterSubject: Topology.deadLetterSubject(config) }
+}
