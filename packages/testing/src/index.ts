@@ -41,3 +41,4 @@ export * as Fixtures from "./Fixtures.ts"
  */
 export * as CausationAssert from "./CausationAssert.ts"
 export * as NatsServer from "./NatsServer.ts"
+export * as TestDatabase from "./TestDatabase.ts"
