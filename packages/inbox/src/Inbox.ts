@@ -1,0 +1,255 @@
+/**
+ * The inbox: a message's effects applied exactly once, although JetStream
+ * delivers it at least once.
+ *
+ * `middleware` wraps an `EventLog.consume` handler. For each delivery it asks
+ * the `InboxStore` to run the handler guarded by a record keyed by
+ * (consumer, message id). With the SQL store (`InboxSql`) the record and the
+ * handler's own SQL writes are one transaction:
+ *
+ * ```ts
+ * const handle = Handler.pipe(
+ *   (delivery: EventLog.Delivery) =>
+ *     Effect.gen(function*() {
+ *       const sql = yield* SqlClient.SqlClient // the same client: joins the inbox's transaction
+ *       yield* sql`UPDATE accounts SET balance = balance + 10 WHERE id = ${"a-1"}`
+ *     }),
+ *   Inbox.middleware()
+ * )
+ * yield* log.consume("PAYMENTS", "billing", handle)
+ * ```
+ *
+ * - new message: record inserted, handler run, both committed; then the
+ *   middleware's effect succeeds and the runner acks;
+ * - duplicate (a redelivery, or a copy published again after the stream's
+ *   dedupe window): the record exists, the handler is skipped, the middleware
+ *   succeeds and the runner acks;
+ * - handler failure or interruption: the transaction rolls back (no record,
+ *   none of the handler's writes) and the failure propagates, so the runner
+ *   naks (retryable) or dead-letters (not retryable) as usual.
+ *
+ * The ack is sent only after the middleware's effect succeeded, which is
+ * after `COMMIT` returned. If the process dies between the commit and the
+ * ack, the message comes back and is a duplicate. A failed `COMMIT` whose
+ * outcome is unknown fails the middleware (`StoreError`, retryable): the
+ * redelivery finds the record if the commit did happen.
+ *
+ * Query what was processed with `processed`, `record` and `records`;
+ * delete old records with `cleanup` or `retention`.
+ *
+ * @since 0.1.0
+ */
+import type { EventLog, Handler } from "@herald/transport"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as InboxError from "./InboxError.ts"
+import * as InboxStore from "./InboxStore.ts"
+
+/**
+ * Options of `middleware`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MiddlewareOptions {
+  /**
+   * The name records are kept under (default: the delivery's durable
+   * consumer). Give one name per handler when several handlers consume the
+   * same messages through one consumer, or to keep records when a consumer
+   * is renamed.
+   */
+  readonly consumer?: string | undefined
+  /** Called for a duplicate, after the store skipped it (default: a debug log line). */
+  readonly onDuplicate?: ((delivery: EventLog.Delivery) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * The entry a delivery is recorded with.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const entryOf = (delivery: EventLog.Delivery, consumer?: string): InboxStore.Entry => ({
+  consumer: consumer ?? delivery.consumer,
+  messageId: delivery.envelope.identity.messageId,
+  stream: delivery.stream,
+  streamSequence: delivery.streamSequence,
+  subject: delivery.subject,
+  type: delivery.envelope.type,
+  deliveryCount: delivery.deliveryCount
+})
+
+const logDuplicate = (delivery: EventLog.Delivery) =>
+  Effect.logDebug(
+    `inbox: ${delivery.stream}/${delivery.consumer} sequence ${delivery.streamSequence} (message ${delivery.envelope.identity.messageId}) already processed; skipped`
+  )
+
+/**
+ * The inbox middleware for `EventLog` handlers: runs the handler through the
+ * `InboxStore` of the context, once per (consumer, message id). A duplicate
+ * skips the handler and succeeds, so the runner acks it. See the module
+ * documentation for the transaction boundary.
+ *
+ * It adds no span of its own, to keep the per-message path short: with
+ * `InboxSql`, the transaction's `sql.transaction` span covers it.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const middleware = (options?: MiddlewareOptions) => {
+  const consumer = options?.consumer
+  const invalid = consumer !== undefined && consumer.length === 0
+    ? InboxError.invalid("middleware: consumer must be a non-empty string")
+    : undefined
+  const onDuplicate = options?.onDuplicate ?? logDuplicate
+  return <In extends EventLog.Delivery, E, R>(
+    handler: Handler.Handler<In, E, R>
+  ): Handler.Handler<In, E | InboxError.InboxError, R | InboxStore.InboxStore> =>
+  (delivery) =>
+    invalid !== undefined
+      ? Effect.fail(invalid)
+      : InboxStore.InboxStore.use((store) =>
+        Effect.flatMap(
+          store.run(entryOf(delivery, consumer), Effect.suspend(() => handler(delivery))),
+          (outcome) => outcome === "duplicate" ? onDuplicate(delivery) : Effect.void
+        )
+      )
+}
+
+/**
+ * Whether a consumer processed a message.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const processed = Effect.fn("Inbox.processed")(function*(consumer: string, messageId: string) {
+  const store = yield* InboxStore.InboxStore
+  return Option.isSome(yield* store.record(consumer, messageId))
+})
+
+/**
+ * The record of a message a consumer processed: which stream, sequence,
+ * subject and type, which delivery, and when.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const record = Effect.fn("Inbox.record")(function*(consumer: string, messageId: string) {
+  const store = yield* InboxStore.InboxStore
+  return yield* store.record(consumer, messageId)
+})
+
+/**
+ * Records matching a query (consumer, stream, type, time range), oldest
+ * first, at most `limit` (default 100).
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const records = Effect.fn("Inbox.records")(function*(query?: InboxStore.Query) {
+  const store = yield* InboxStore.InboxStore
+  return yield* store.records(query)
+})
+
+/**
+ * Deletes one record: the next delivery of the message is applied again.
+ * For repairs; answers whether there was a record.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const forget = Effect.fn("Inbox.forget")(function*(consumer: string, messageId: string) {
+  const store = yield* InboxStore.InboxStore
+  return yield* store.forget(consumer, messageId)
+})
+
+const positiveDuration = (what: string, input: Duration.Input) => {
+  const d = Duration.fromInput(input)
+  return Option.isSome(d) && Duration.isFinite(d.value) && Duration.toMillis(d.value) > 0
+    ? Effect.succeed(Duration.toMillis(d.value))
+    : Effect.fail(InboxError.invalid(`${what} must be a positive finite duration, got ${String(input)}`))
+}
+
+/**
+ * Deletes the records processed more than `olderThan` ago (by Effect's
+ * `Clock`); answers how many.
+ *
+ * Keep records longer than a message can come back: longer than the
+ * stream's duplicate window plus the longest redelivery horizon (ack wait ×
+ * max deliveries, backoff, a consumer stopped for maintenance) and any
+ * replay you might run. A message whose record was deleted is applied again
+ * if it is delivered again.
+ *
+ * @since 0.1.0
+ * @category retention
+ */
+export const cleanup = Effect.fn("Inbox.cleanup")(function*(olderThan: Duration.Input) {
+  const millis = yield* positiveDuration("cleanup: olderThan", olderThan)
+  const store = yield* InboxStore.InboxStore
+  const now = yield* Clock.currentTimeMillis
+  return yield* store.deleteBefore(now - millis)
+})
+
+/**
+ * Deletes the records processed before `cutoff` (Unix epoch milliseconds);
+ * answers how many.
+ *
+ * @since 0.1.0
+ * @category retention
+ */
+export const cleanupBefore = Effect.fn("Inbox.cleanupBefore")(function*(cutoff: number) {
+  const store = yield* InboxStore.InboxStore
+  return yield* store.deleteBefore(cutoff)
+})
+
+/**
+ * Options of `retention`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetentionOptions {
+  /** Records older than this are deleted. */
+  readonly maxAge: Duration.Input
+  /** How often (default: a tenth of `maxAge`, between 1 minute and 1 hour). */
+  readonly every?: Duration.Input | undefined
+}
+
+/**
+ * Runs `cleanup(maxAge)` now and then every `every`, in a fiber owned by
+ * the current scope. A failed run is logged and the next one runs on
+ * schedule. Fails at once on invalid options.
+ *
+ * @since 0.1.0
+ * @category retention
+ */
+export const retention = (
+  options: RetentionOptions
+): Effect.Effect<void, InboxError.InboxError, InboxStore.InboxStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const maxAge = yield* positiveDuration("retention: maxAge", options.maxAge)
+    const every = options.every === undefined
+      ? Math.min(3_600_000, Math.max(60_000, Math.floor(maxAge / 10)))
+      : yield* positiveDuration("retention: every", options.every)
+    const store = yield* InboxStore.InboxStore
+    const once = Effect.flatMap(Clock.currentTimeMillis, (now) => store.deleteBefore(now - maxAge)).pipe(
+      Effect.tap((n) => n > 0 ? Effect.logDebug(`inbox retention: deleted ${n} records`) : Effect.void),
+      Effect.catch((e) => Effect.logWarning(`inbox retention failed (next run in ${every} ms): ${e.message}`))
+    )
+    yield* Effect.forkScoped(Effect.repeat(once, Schedule.spaced(every)))
+  })
+
+/**
+ * `retention` as a layer: the fiber lives as long as the layer.
+ *
+ * @since 0.1.0
+ * @category retention
+ */
+export const layerRetention = (
+  options: RetentionOptions
+): Layer.Layer<never, InboxError.InboxError, InboxStore.InboxStore> => Layer.effectDiscard(retention(options))

@@ -1,0 +1,233 @@
+/**
+ * The error of `@herald/inbox`.
+ *
+ * An `InboxError` carries a `reason`: one of the tagged reasons below, each
+ * with a readable `message`, the original `cause` where there is one, and an
+ * `isRetryable` flag. The consumer runner reads `isRetryable` (through
+ * `TransportError.isRetryable`): a retryable failure naks the message (it is
+ * delivered again later), a non-retryable one dead-letters it.
+ *
+ * | reason | when | retryable |
+ * |---|---|---|
+ * | `InvalidConfig` | a bad table name, bucket name, duration, consumer name | no |
+ * | `UnsupportedDialect` | the `SqlClient` is neither PostgreSQL nor SQLite | no |
+ * | `NestedTransaction` | the middleware ran inside a transaction it does not own | no |
+ * | `StoreError` | the database or the KV bucket failed | yes, unless the cause says it cannot heal (a syntax or authorization error) |
+ * | `InProgress` | another delivery of the same message holds the KV claim | yes |
+ *
+ * @since 0.1.0
+ */
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+const TypeId = "~@herald/inbox/InboxError" as const
+const ReasonTypeId = "~@herald/inbox/InboxError/Reason" as const
+
+const base = {
+  cause: Schema.optional(Schema.Defect())
+}
+
+/**
+ * A configuration value is invalid.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidConfig extends Schema.TaggedError<InvalidConfig>("@herald/inbox/InvalidConfig")("InvalidConfig", {
+  ...base,
+  detail: Schema.String
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `invalid inbox configuration: ${this.detail}`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The SQL store supports PostgreSQL and SQLite; the client is another dialect.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class UnsupportedDialect extends Schema.TaggedError<UnsupportedDialect>("@herald/inbox/UnsupportedDialect")(
+  "UnsupportedDialect",
+  { ...base, dialect: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `the inbox SQL store supports pg and sqlite, not ${this.dialect}`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The inbox middleware ran inside a transaction that was already open. The
+ * middleware must own the outermost transaction: inside another one its
+ * "commit" is only a savepoint, the runner would ack the message before the
+ * real commit, and a rollback of the outer transaction would lose the effect
+ * of a message already acknowledged. Not retryable: it is a wiring mistake,
+ * and the message is dead-lettered (kept) rather than lost.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class NestedTransaction extends Schema.TaggedError<NestedTransaction>("@herald/inbox/NestedTransaction")(
+  "NestedTransaction",
+  { ...base, consumer: Schema.String, messageId: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `inbox of ${this.consumer}: message ${this.messageId} arrived inside an open transaction; the inbox middleware must own the outermost transaction`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The store failed: a SQL error, a lost connection, a KV request that failed
+ * or timed out. Nothing was recorded (or the outcome is unknown); trying the
+ * message again is safe, since the record makes the retry idempotent.
+ * Retryable unless the cause says otherwise in a way that cannot heal by
+ * itself (a syntax error such as a missing table, refused credentials).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class StoreError extends Schema.TaggedError<StoreError>("@herald/inbox/StoreError")("StoreError", {
+  ...base,
+  operation: Schema.String,
+  detail: Schema.String
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `inbox ${this.operation}: ${this.detail}`
+  }
+  get isRetryable(): boolean {
+    return !permanent(this.cause)
+  }
+}
+
+/**
+ * Another delivery of the same message is being handled right now and holds
+ * its claim in the KV store (until `until`, Unix epoch milliseconds). The
+ * runner naks this delivery; it comes back after the nak delay, when the
+ * other one has finished (then it is a duplicate) or given up.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InProgress extends Schema.TaggedError<InProgress>("@herald/inbox/InProgress")("InProgress", {
+  ...base,
+  consumer: Schema.String,
+  messageId: Schema.String,
+  until: Schema.Number
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `inbox of ${this.consumer}: message ${this.messageId} is being handled by another delivery (claimed until ${
+      new Date(this.until).toISOString()
+    })`
+  }
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+const permanentTags = new Set(["SqlSyntaxError", "AuthenticationError", "AuthorizationError"])
+
+/** A SQL error (or a transport error) that retrying cannot fix. */
+const permanent = (cause: unknown): boolean => {
+  if (!Predicate.hasProperty(cause, "reason") || !Predicate.hasProperty(cause.reason, "_tag")) return false
+  const tag = cause.reason._tag
+  return typeof tag === "string" && permanentTags.has(tag)
+}
+
+/**
+ * The union of reasons.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InboxErrorReason = InvalidConfig | UnsupportedDialect | NestedTransaction | StoreError | InProgress
+
+/**
+ * Schema of the reason union.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const InboxErrorReason = Schema.Union([InvalidConfig, UnsupportedDialect, NestedTransaction, StoreError, InProgress])
+
+/**
+ * The error of every inbox operation.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InboxError extends Schema.TaggedError<InboxError>("@herald/inbox/InboxError")("InboxError", {
+  reason: InboxErrorReason
+}) {
+  readonly [TypeId] = TypeId
+  override readonly cause = this.reason
+  override get message(): string {
+    return this.reason.message
+  }
+  get isRetryable(): boolean {
+    return this.reason.isRetryable
+  }
+}
+
+/**
+ * Wraps a reason in an `InboxError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (reason: InboxErrorReason): InboxError => new InboxError({ reason })
+
+/**
+ * A `StoreError` for a failed operation, described from its cause.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const store = (operation: string, cause: unknown): InboxError =>
+  make(new StoreError({ operation, detail: describe(cause), cause }))
+
+/**
+ * An `InvalidConfig`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const invalid = (detail: string): InboxError => make(new InvalidConfig({ detail }))
+
+/**
+ * Returns `true` when a value is an `InboxError`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isInboxError = (u: unknown): u is InboxError => Predicate.hasProperty(u, TypeId)
+
+/**
+ * Returns `true` when a value is an `InboxErrorReason`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isInboxErrorReason = (u: unknown): u is InboxErrorReason => Predicate.hasProperty(u, ReasonTypeId)
+
+const describe = (u: unknown): string => {
+  if (Predicate.hasProperty(u, "message") && typeof u.message === "string" && u.message.length > 0) {
+    return Predicate.hasProperty(u, "_tag") ? `${String(u._tag)}: ${u.message}` : u.message
+  }
+  if (Predicate.hasProperty(u, "_tag")) return String(u._tag)
+  return String(u)
+}

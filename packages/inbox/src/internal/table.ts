@@ -1,0 +1,144 @@
+/**
+ * The inbox table's name: validated, quoted, and the statements on it for
+ * each dialect.
+ *
+ * @internal
+ */
+import * as Result from "effect/Result"
+import * as InboxError from "../InboxError.ts"
+
+/** The dialects the SQL store speaks. */
+export type Dialect = "pg" | "sqlite"
+
+/** A validated table name. */
+export interface Table {
+  /** The schema (PostgreSQL) or attached database (SQLite), if given. */
+  readonly schema: string | undefined
+  readonly name: string
+  /** As given: `name` or `schema.name`. */
+  readonly qualified: string
+  /** Quoted for SQL: `"name"` or `"schema"."name"`. */
+  readonly quoted: string
+  /** The name of its `processed_at` index (unqualified). */
+  readonly index: string
+}
+
+export const defaultTable = "herald_inbox"
+
+const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
+const maxName = 48
+const maxSchema = 63
+
+/**
+ * Checks a table name: `name` or `schema.name`, each part a plain SQL
+ * identifier (letters, digits, underscores, not starting with a digit), the
+ * name at most 48 characters (its index name adds 13) and the schema at most
+ * 63 (PostgreSQL's limit).
+ */
+export const parse = (input: string | undefined): Result.Result<Table, InboxError.InboxError> => {
+  const qualified = input ?? defaultTable
+  const parts = qualified.split(".")
+  if (parts.length > 2) {
+    return Result.fail(InboxError.invalid(`table ${JSON.stringify(qualified)}: at most one '.' (schema.table)`))
+  }
+  const name = parts[parts.length - 1]!
+  const schema = parts.length === 2 ? parts[0] : undefined
+  for (const [what, part, max] of [["table name", name, maxName], ["schema", schema, maxSchema]] as const) {
+    if (part === undefined) continue
+    if (!identifier.test(part)) {
+      return Result.fail(
+        InboxError.invalid(
+          `${what} ${JSON.stringify(part)} is not a plain SQL identifier (letters, digits and '_', not starting with a digit)`
+        )
+      )
+    }
+    if (part.length > max) {
+      return Result.fail(InboxError.invalid(`${what} ${JSON.stringify(part)} is longer than ${max} characters`))
+    }
+  }
+  return Result.succeed({
+    schema,
+    name,
+    qualified,
+    quoted: schema === undefined ? `"${name}"` : `"${schema}"."${name}"`,
+    index: `${name}_processed_at`
+  })
+}
+
+const columns = "consumer, message_id, stream, stream_sequence, subject, message_type, delivery_count, processed_at"
+
+/** The statements of a table in a dialect, as text with the dialect's placeholders. */
+export interface Statements {
+  readonly dialect: Dialect
+  readonly table: Table
+  /** The migration: create the table and its index when missing. */
+  readonly ddl: ReadonlyArray<string>
+  /** Records an entry unless it exists; returns one row when it inserted. 8 parameters, in `columns` order. */
+  readonly insert: string
+  readonly select: string
+  readonly delete: string
+  /** Deletes up to `$2` records processed before `$1`; returns one row per deleted record. */
+  readonly deleteBefore: string
+}
+
+export const statements = (dialect: Dialect, table: Table): Statements => {
+  const t = table.quoted
+  const p = dialect === "pg" ? (i: number) => `$${i}` : () => "?"
+  const ddl = dialect === "pg"
+    ? [
+      `CREATE TABLE IF NOT EXISTS ${t} (
+  consumer TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  stream_sequence BIGINT NOT NULL,
+  subject TEXT NOT NULL,
+  message_type TEXT NOT NULL,
+  delivery_count INTEGER NOT NULL,
+  processed_at BIGINT NOT NULL,
+  PRIMARY KEY (consumer, message_id)
+)`,
+      `CREATE INDEX IF NOT EXISTS "${table.index}" ON ${t} (processed_at)`
+    ]
+    : [
+      `CREATE TABLE IF NOT EXISTS ${t} (
+  consumer TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  stream_sequence INTEGER NOT NULL,
+  subject TEXT NOT NULL,
+  message_type TEXT NOT NULL,
+  delivery_count INTEGER NOT NULL,
+  processed_at INTEGER NOT NULL,
+  PRIMARY KEY (consumer, message_id)
+) WITHOUT ROWID`,
+      // SQLite qualifies the index, not the table it is on.
+      `CREATE INDEX IF NOT EXISTS ${
+        table.schema === undefined ? `"${table.index}"` : `"${table.schema}"."${table.index}"`
+      } ON "${table.name}" (processed_at)`
+    ]
+  return {
+    dialect,
+    table,
+    ddl,
+    insert: `INSERT INTO ${t} (${columns}) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8].map(p).join(", ")}) ` +
+      `ON CONFLICT (consumer, message_id) DO NOTHING RETURNING 1 AS inserted`,
+    select: `SELECT ${columns} FROM ${t} WHERE consumer = ${p(1)} AND message_id = ${p(2)}`,
+    delete: `DELETE FROM ${t} WHERE consumer = ${p(1)} AND message_id = ${p(2)} RETURNING 1 AS deleted`,
+    deleteBefore: `DELETE FROM ${t} WHERE (consumer, message_id) IN ` +
+      `(SELECT consumer, message_id FROM ${t} WHERE processed_at < ${p(1)} LIMIT ${p(2)}) RETURNING 1 AS deleted`
+  }
+}
+
+/** A row as the database returns it (PostgreSQL returns BIGINT as a string). */
+export interface Row {
+  readonly consumer: string
+  readonly message_id: string
+  readonly stream: string
+  readonly stream_sequence: number | string | bigint
+  readonly subject: string
+  readonly message_type: string
+  readonly delivery_count: number | string | bigint
+  readonly processed_at: number | string | bigint
+}
+
+export const columnList = columns

@@ -1,0 +1,4 @@
+import { TestDatabase } from "@herald/testing"
+import { sqlSuite } from "./sqlSuite.ts"
+
+sqlSuite("inbox on PostgreSQL (in-memory EventLog)", TestDatabase.layerPg(), { concurrentReaders: true })

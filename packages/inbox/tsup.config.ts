@@ -1,0 +1,8 @@
+import { defineConfig } from "tsup"
+import shared from "../../tsup.shared.ts"
+
+// Two entries: the package, and `@herald/inbox/kv` (the NATS KV store, whose
+// dependencies are optional peers). The KV entry imports the main one by
+// name (kept external), so that both share one `InboxStore` and one
+// `InboxError`, at runtime and in the declarations.
+export default defineConfig({ ...shared, entry: ["src/index.ts", "src/kv.ts"], external: ["@herald/inbox"] })
