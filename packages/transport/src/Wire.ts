@@ -45,18 +45,19 @@ export const HeaderNames = {
   error: "Herald-Error"
 } as const
 
-const reserved = new Set<string>(
-  [
-    HeaderNames.natsMsgId,
-    HeaderNames.messageId,
-    HeaderNames.correlationId,
-    HeaderNames.causationId,
-    HeaderNames.type,
-    HeaderNames.kind,
-    HeaderNames.occurredAt,
-    HeaderNames.contentType
-  ].map((h) => h.toLowerCase())
-)
+const reservedNames: ReadonlyArray<string> = [
+  HeaderNames.natsMsgId,
+  HeaderNames.messageId,
+  HeaderNames.correlationId,
+  HeaderNames.causationId,
+  HeaderNames.type,
+  HeaderNames.kind,
+  HeaderNames.occurredAt,
+  HeaderNames.contentType
+]
+// The names as Herald writes them are looked up first: no lower-casing for the common case.
+const reservedExact = new Set<string>(reservedNames)
+const reserved = new Set<string>(reservedNames.map((h) => h.toLowerCase()))
 
 /**
  * Returns `true` for a header that Herald writes itself (compared without case).
@@ -64,7 +65,7 @@ const reserved = new Set<string>(
  * @since 0.1.0
  * @category guards
  */
-export const isReservedHeader = (name: string): boolean => reserved.has(name.toLowerCase())
+export const isReservedHeader = (name: string): boolean => reservedExact.has(name) || reserved.has(name.toLowerCase())
 
 /**
  * A message as bytes on the wire: single-valued headers and a body.
@@ -139,9 +140,25 @@ export const encode = (envelope: Envelope.Envelope): Result.Result<RawMessage, T
   headers[HeaderNames.causationId] = id.causationId
   headers[HeaderNames.type] = envelope.type
   headers[HeaderNames.kind] = envelope.kind
-  headers[HeaderNames.occurredAt] = new Date(envelope.occurredAt).toISOString()
+  headers[HeaderNames.occurredAt] = isoOf(envelope.occurredAt)
   headers[HeaderNames.contentType] = envelope.contentType
   return Result.succeed({ headers, body: envelope.body })
+}
+
+// The last time formatted, and parsed: messages sent or received together
+// mostly share their millisecond, and formatting a `Date` costs about as much
+// as the rest of `encode`.
+let lastFormatted = Number.NaN
+let lastIso = ""
+let lastParsedText = ""
+let lastParsed = Number.NaN
+
+const isoOf = (millis: number): string => {
+  if (millis !== lastFormatted) {
+    lastIso = new Date(millis).toISOString()
+    lastFormatted = millis
+  }
+  return lastIso
 }
 
 const headerSafe = (s: string): boolean => s.length > 0 && !s.includes("\r") && !s.includes("\n")
@@ -154,6 +171,14 @@ const decodeError = (detail: string, header?: string): TransportError.TransportE
   )
 
 const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
+
+const parseTime = (text: string): number => {
+  if (text === lastParsedText) return lastParsed
+  const millis = isoTime.test(text) ? Date.parse(text) : Number.NaN
+  lastParsedText = text
+  lastParsed = millis
+  return millis
+}
 
 /**
  * Decodes headers and body into an envelope. `lookup` returns a header's first
@@ -182,7 +207,7 @@ export const decode = (
   }
   const occurred = lookup(HeaderNames.occurredAt)
   if (occurred === undefined || occurred === "") return Result.fail(decodeError("missing", HeaderNames.occurredAt))
-  const occurredAt = isoTime.test(occurred) ? Date.parse(occurred) : Number.NaN
+  const occurredAt = parseTime(occurred)
   if (!Number.isFinite(occurredAt)) {
     return Result.fail(decodeError(`${JSON.stringify(occurred)} is not an ISO-8601 time`, HeaderNames.occurredAt))
   }
@@ -211,10 +236,19 @@ export const decode = (
  * @category decoding
  */
 export const decodeRaw = (raw: RawMessage): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
-  const lower = new Map<string, string>()
-  for (const name in raw.headers) lower.set(name.toLowerCase(), raw.headers[name]!)
+  const headers = raw.headers
+  // Built on the first name not found as written (the last header of a
+  // name, without case, wins, as it always did).
+  let lower: Map<string, string> | undefined
   return decode((name) => {
-    const v = raw.headers[name] ?? lower.get(name.toLowerCase())
+    let v: string | undefined = headers[name]
+    if (v === undefined) {
+      if (lower === undefined) {
+        lower = new Map<string, string>()
+        for (const n in headers) lower.set(n.toLowerCase(), headers[n]!)
+      }
+      v = lower.get(name.toLowerCase())
+    }
     return v === "" ? undefined : v
-  }, Object.keys(raw.headers), raw.body)
+  }, Object.keys(headers), raw.body)
 }

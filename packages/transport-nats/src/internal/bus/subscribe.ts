@@ -37,11 +37,24 @@ export interface Options {
  *
  * @internal
  */
-export const subscribeRaw = Effect.fnUntraced(function*(
+export const subscribeRaw = (
   connection: NatsConnection.NatsConnection["Service"],
   pattern: string,
   options: Options
-): Effect.fn.Return<Stream.Stream<Msg>, TransportError.TransportError, Scope.Scope> {
+): Effect.Effect<Stream.Stream<Msg>, TransportError.TransportError, Scope.Scope> =>
+  Effect.map(subscribeQueue(connection, pattern, options), Stream.fromQueue)
+
+/**
+ * {@link subscribeRaw} as the queue the subscription fills: it ends (with
+ * `Cause.Done`) when the stream would.
+ *
+ * @internal
+ */
+export const subscribeQueue = Effect.fnUntraced(function*(
+  connection: NatsConnection.NatsConnection["Service"],
+  pattern: string,
+  options: Options
+): Effect.fn.Return<Queue.Dequeue<Msg, Cause.Done>, TransportError.TransportError, Scope.Scope> {
   const client = connection.client
   const valid = validatePattern(pattern)
   if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
@@ -93,5 +106,5 @@ export const subscribeRaw = Effect.fnUntraced(function*(
       orElse: () => Effect.fail(TransportError.make(new TransportError.Timeout({ operation, millis: timeoutMillis })))
     })
   )
-  return Stream.fromQueue(buffer)
+  return buffer
 })

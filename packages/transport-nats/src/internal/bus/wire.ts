@@ -6,7 +6,7 @@
  */
 import { Subject, SubjectPattern } from "@herald/subject"
 import { type Envelope, TransportError, Wire } from "@herald/transport"
-import { headers as makeHeaders, Match, type Msg, type MsgHdrs } from "@nats-io/nats-core"
+import { Match, type Msg, type MsgHdrs, MsgHdrsImpl } from "@nats-io/nats-core"
 import * as Result from "effect/Result"
 
 /**
@@ -73,11 +73,31 @@ export const payloadSize = (raw: Wire.RawMessage): number => {
 }
 
 /**
- * Fails with `MessageTooLarge` when the message exceeds `max`.
+ * An upper bound of {@link payloadSize}: a UTF-16 code unit is at most three
+ * UTF-8 bytes, and trimming a value only shortens it.
+ */
+const sizeBound = (raw: Wire.RawMessage): number => {
+  let bound = 12 + raw.body.length
+  for (const name in raw.headers) bound += 4 + 3 * (name.length + raw.headers[name]!.length)
+  return bound
+}
+
+/**
+ * Whether the message may exceed `max`: `false` is certain (the upper bound
+ * fits), `true` needs the exact {@link payloadSize}.
+ *
+ * @internal
+ */
+export const mayExceed = (raw: Wire.RawMessage, max: number): boolean => sizeBound(raw) > max
+
+/**
+ * Fails with `MessageTooLarge` when the message exceeds `max`. Counts UTF-8
+ * bytes exactly only when the upper bound does not fit.
  *
  * @internal
  */
 export const checkSize = (raw: Wire.RawMessage, max: number): Result.Result<void, TransportError.TransportError> => {
+  if (!mayExceed(raw, max)) return Result.void
   const size = payloadSize(raw)
   return size > max
     ? Result.fail(TransportError.make(new TransportError.MessageTooLarge({ size, max })))
@@ -87,13 +107,22 @@ export const checkSize = (raw: Wire.RawMessage, max: number): Result.Result<void
 /**
  * nats.js headers of a raw message, or `undefined` when it has none.
  *
+ * The same headers `headers()` + `append(name, value)` per header build
+ * (names as given, values trimmed, one value each: the names of a record are
+ * distinct), without `append`'s per-call key search and name
+ * canonicalisation: the names were validated as tokens before (by
+ * `validateHeaders`, or by `Wire.encode` for an envelope's). A value with CR
+ * or LF still goes through `append`, which refuses it as it always did.
+ *
  * @internal
  */
 export const toHeaders = (raw: Wire.RawMessage): MsgHdrs | undefined => {
-  let out: MsgHdrs | undefined
+  let out: MsgHdrsImpl | undefined
   for (const name in raw.headers) {
-    if (out === undefined) out = makeHeaders()
-    out.append(name, raw.headers[name]!)
+    if (out === undefined) out = new MsgHdrsImpl()
+    const value = raw.headers[name]!
+    if (value.includes("\r") || value.includes("\n")) out.append(name, value)
+    else out.headers.set(name, [value.trim()])
   }
   return out
 }
@@ -106,10 +135,29 @@ export const toHeaders = (raw: Wire.RawMessage): MsgHdrs | undefined => {
  */
 export const header = (h: MsgHdrs | undefined, name: string): string | undefined => {
   if (h === undefined) return undefined
+  if (h instanceof MsgHdrsImpl) return lookup(h.headers, name)
   const exact = h.get(name)
   if (exact !== "") return exact
   const loose = h.get(name, Match.IgnoreCase)
   return loose === "" ? undefined : loose
+}
+
+/**
+ * {@link header} over the map inside nats.js's `MsgHdrsImpl` (what
+ * `get(name)` and `get(name, Match.IgnoreCase)` read, without building the
+ * list of keys on every call).
+ */
+const lookup = (map: ReadonlyMap<string, ReadonlyArray<string>>, name: string): string | undefined => {
+  const exact = map.get(name)?.[0]
+  if (exact !== undefined && exact !== "") return exact
+  const lower = name.toLowerCase()
+  for (const [key, values] of map) {
+    if (key.toLowerCase() === lower) {
+      const loose = values[0]
+      return loose === undefined || loose === "" ? undefined : loose
+    }
+  }
+  return undefined
 }
 
 /**
@@ -119,5 +167,9 @@ export const header = (h: MsgHdrs | undefined, name: string): string | undefined
  */
 export const decode = (msg: Msg): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
   const h = msg.headers
+  if (h instanceof MsgHdrsImpl) {
+    const map = h.headers
+    return Wire.decode((name) => lookup(map, name), map.keys(), msg.data)
+  }
   return Wire.decode((name) => header(h, name), h === undefined ? [] : h.keys(), msg.data)
 }

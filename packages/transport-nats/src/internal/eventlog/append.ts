@@ -13,7 +13,7 @@ import { headers as makeHeaders, TimeoutError } from "@nats-io/nats-core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as NatsConnection from "../../NatsConnection.ts"
-import { payloadSize, toHeaders, validateHeaders, validateSubject } from "../bus/wire.ts"
+import { mayExceed, payloadSize, toHeaders, validateHeaders, validateSubject } from "../bus/wire.ts"
 import * as Errors from "../errors.ts"
 import { millisOf } from "./util.ts"
 
@@ -131,6 +131,44 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]) => {
   const client = connection.client
   const maxPayload = () => client.info?.max_payload ?? connection.server.maxPayload
 
+  /** Publishes a message whose subject and headers are valid. */
+  const publish = (
+    subject: string,
+    message: Wire.RawMessage,
+    options: EventLog.AppendOptions | undefined
+  ): Effect.Effect<EventLog.AppendResult, TransportError.TransportError> => {
+    const max = maxPayload()
+    // The exact size only when its upper bound does not fit (and on the error path).
+    if (mayExceed(message, max)) {
+      const size = payloadSize(message)
+      if (size > max) return Effect.fail(error(new TransportError.MessageTooLarge({ size, max })))
+    }
+    const timeoutMillis = options?.timeout === undefined
+      ? defaultTimeoutMillis
+      : Math.max(1, millisOf(options.timeout, defaultTimeoutMillis))
+    const expect = options === undefined ? {} : {
+      ...(options.expectedLastSequence === undefined ? {} : { lastSequence: options.expectedLastSequence }),
+      ...(options.expectedLastSubjectSequence === undefined
+        ? {}
+        : { lastSubjectSequence: options.expectedLastSubjectSequence }),
+      ...(options.expectedStream === undefined ? {} : { streamName: options.expectedStream })
+    }
+    return Effect.tryPromise({
+      try: () =>
+        connection.jetstream.publish(subject, message.body, {
+          headers: toHeaders(message) ?? makeHeaders(),
+          expect,
+          timeout: timeoutMillis
+        }),
+      catch: (e) => e
+    }).pipe(
+      Effect.catch((e) =>
+        Effect.flatMap(failure(connection, e, subject, options, payloadSize(message), timeoutMillis), Effect.fail)
+      ),
+      Effect.map((ack): EventLog.AppendResult => ({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))
+    )
+  }
+
   const appendRaw = (
     subject: string,
     message: Wire.RawMessage,
@@ -141,31 +179,12 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]) => {
       if (Result.isFailure(valid)) return Effect.fail(valid.failure)
       const headersValid = validateHeaders(message)
       if (Result.isFailure(headersValid)) return Effect.fail(headersValid.failure)
-      const size = payloadSize(message)
-      const max = maxPayload()
-      if (size > max) return Effect.fail(error(new TransportError.MessageTooLarge({ size, max })))
-      const timeoutMillis = Math.max(1, millisOf(options?.timeout, defaultTimeoutMillis))
-      const expect = {
-        ...(options?.expectedLastSequence === undefined ? {} : { lastSequence: options.expectedLastSequence }),
-        ...(options?.expectedLastSubjectSequence === undefined
-          ? {}
-          : { lastSubjectSequence: options.expectedLastSubjectSequence }),
-        ...(options?.expectedStream === undefined ? {} : { streamName: options.expectedStream })
-      }
-      return Effect.tryPromise({
-        try: () =>
-          connection.jetstream.publish(subject, message.body, {
-            headers: toHeaders(message) ?? makeHeaders(),
-            expect,
-            timeout: timeoutMillis
-          }),
-        catch: (e) => e
-      }).pipe(
-        Effect.catch((e) => Effect.flatMap(failure(connection, e, subject, options, size, timeoutMillis), Effect.fail)),
-        Effect.map((ack): EventLog.AppendResult => ({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))
-      )
+      return publish(subject, message, options)
     })
 
+  // `Wire.encode` validated the envelope's extra headers and wrote Herald's
+  // own: `append` checks the subject once and does not check the headers
+  // again (as `appendRaw` must).
   const append = (
     subject: string,
     envelope: Envelope.Envelope,
@@ -176,7 +195,7 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]) => {
       if (Result.isFailure(valid)) return Effect.fail(valid.failure)
       const raw = Wire.encode(envelope)
       if (Result.isFailure(raw)) return Effect.fail(raw.failure)
-      return appendRaw(subject, raw.success, options)
+      return publish(subject, raw.success, options)
     })
 
   return { append, appendRaw }

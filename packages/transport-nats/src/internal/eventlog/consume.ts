@@ -4,9 +4,19 @@
  * A pump fiber keeps a pull request open on the consumer so that the
  * deliveries the runner holds (queued or being handled) plus those still
  * requested never exceed its bound (`maxAckPending`, default 10 ×
- * concurrency, at most the consumer's `max_ack_pending`); `concurrency`
- * worker fibers take the deliveries in arrival order (with one worker:
+ * concurrency, at most the consumer's `max_ack_pending`); it opens the next
+ * request once a quarter of the bound is free (as nats.js `consume()` does),
+ * so that a request asks for a batch, not for the one message just settled.
+ * Deliveries go from the inbox's callback straight to the work queue;
+ * `concurrency` worker fibers take them in arrival order (with one worker:
  * strictly in stream order) and settle each with `ConsumerPolicy`.
+ *
+ * A handler that succeeded is acked in the background (`acks.ts`): the
+ * worker sends the ack and takes the next delivery; the ack counts in
+ * `stats.acked` once the server confirmed it, and a failed confirmation is
+ * logged (the message comes back after its ack wait). Settlements the
+ * handler makes itself (`delivery.ack`, ...), naks and terms stay confirmed
+ * before the worker goes on.
  *
  * Health: each pull request asks for idle heartbeats. When neither a
  * delivery nor a heartbeat came for two heartbeats, when the server ends a
@@ -23,7 +33,9 @@
  * Shutdown (the scope closes): the inbox is drained (no new deliveries),
  * deliveries not yet handed to a handler are nak'd at once, handlers in
  * flight may finish within `shutdownTimeout`, and those still running are
- * then interrupted and their deliveries nak'd. A delivery is settled once.
+ * then interrupted and their deliveries nak'd, and then the runner waits
+ * (at most the settle timeout) for the confirmations of its background acks.
+ * A delivery is settled once.
  *
  * @since 0.1.0
  * @internal
@@ -44,6 +56,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { validateSubject } from "../bus/wire.ts"
 import * as Errors from "../errors.ts"
+import * as Acks from "./acks.ts"
 import { store, undecodable } from "./deadLetters.ts"
 import * as Delivery from "./delivery.ts"
 import { consumerInfo, type Env, keyOf } from "./env.ts"
@@ -65,7 +78,6 @@ interface MutableStats {
 
 type PumpEvent =
   | { readonly _tag: "Inbox"; readonly msg: Msg }
-  | { readonly _tag: "Released" }
   | { readonly _tag: "Connection"; readonly up: boolean }
   | { readonly _tag: "SubscriptionError"; readonly error: unknown }
   | { readonly _tag: "Wake" }
@@ -99,6 +111,9 @@ const failureOf = (cause: Cause.Cause<unknown>): unknown => {
 }
 
 const backoffMillis = (attempt: number): number => Math.min(2_000, 250 * 2 ** Math.min(attempt, 4))
+
+/** Background acks waiting for their confirmation, at most (and at least the runner's bound). */
+const minUnconfirmed = 256
 
 /**
  * Runs a handler over a durable consumer until the scope closes.
@@ -155,13 +170,54 @@ export const make = (env: Env) =>
 
     const events = yield* Queue.unbounded<PumpEvent>()
     const work = yield* Queue.unbounded<Delivery.Received, Cause.Done>()
+    const acks = yield* Acks.make(env.settle, label, Math.max(minUnconfirmed, limit))
+
+    // The pump's state. The inbox callback and the workers change `request`
+    // and `held` between the pump's steps (one thread: never during one).
+    /** The open pull request (one at a time: see `pump`). */
+    let request: OpenRequest | undefined = undefined
+    /** Deliveries queued or being handled. */
+    let held = 0
+    /** Deliveries received by the callback (the pump notes when it changes). */
+    let seen = 0
+    /** A `Wake` is in the pump's queue. */
+    let woken = false
+    const wake = () => {
+      if (woken) return
+      woken = true
+      Queue.offerUnsafe(events, { _tag: "Wake" })
+    }
+    /** Free room worth a pull request: a quarter of the bound (nats.js `consume()` refills at 25 %). */
+    const refillAt = () => Math.max(1, Math.floor(limit / 4))
+    const wakeToRefill = () => {
+      if (request === undefined && limit - held >= refillAt()) wake()
+    }
+
     const prefix = createInbox()
     const subscription = yield* Effect.acquireRelease(
       Effect.try({
         try: () =>
           client.subscribe(`${prefix}.*`, {
             callback: (err, msg) => {
-              Queue.offerUnsafe(events, err === null ? { _tag: "Inbox", msg } : { _tag: "SubscriptionError", error: err })
+              if (err !== null) {
+                Queue.offerUnsafe(events, { _tag: "SubscriptionError", error: err })
+                return
+              }
+              // Status messages, and anything once stopping, go to the pump.
+              if (stopping || statusOf(msg) !== undefined) {
+                Queue.offerUnsafe(events, { _tag: "Inbox", msg })
+                return
+              }
+              seen++
+              const received = Delivery.receive(msg)
+              if (received === undefined) return
+              held++
+              Queue.offerUnsafe(work, received)
+              const open = request
+              if (open !== undefined && --open.remaining <= 0) {
+                request = undefined
+                wakeToRefill()
+              }
             }
           }),
         catch: (e) => Errors.fromUnknown(e, { operation: `consume ${stream}/${consumer}`, stream, consumer })
@@ -169,14 +225,34 @@ export const make = (env: Env) =>
       (sub) => Effect.ignore(Effect.try(() => (client.isClosed() ? undefined : sub.unsubscribe())))
     )
     const release = () => {
-      Queue.offerUnsafe(events, { _tag: "Released" })
+      held = Math.max(0, held - 1)
+      wakeToRefill()
     }
 
-    const fail = (error: TransportError.TransportError) =>
-      Effect.andThen(
-        Effect.logError(`${label}: stopped: ${error.message}`),
-        Deferred.fail(failure, error)
+    const giveBack = (received: ReadonlyArray<Delivery.Received>) =>
+      Effect.forEach(
+        received,
+        (r) =>
+          Delivery.settleRaw(env.settle, r, "nak").pipe(
+            Effect.tap(() => Effect.sync(() => void stats.naked++)),
+            Effect.ignore
+          ),
+        { concurrency: 16, discard: true }
       )
+
+    // A failed runner starts no more handlers: the deliveries no handler has
+    // taken go back to the server, and the workers stop once the queue is
+    // empty. Handlers already running may finish.
+    const fail = (error: TransportError.TransportError) =>
+      Effect.gen(function*() {
+        yield* Effect.logError(`${label}: stopped: ${error.message}`)
+        yield* Deferred.fail(failure, error)
+        // Deliveries still arriving go to the pump, which gives them back.
+        stopping = true
+        const queued = yield* Queue.clear(work)
+        Queue.endUnsafe(work)
+        yield* giveBack(queued)
+      })
 
     // -------------------------------------------------------------------------
     // pump: pull requests, health
@@ -186,11 +262,10 @@ export const make = (env: Env) =>
       // One pull request open at a time: JetStream sends a delivery with the
       // message's own subject, not the request's reply subject, so
       // deliveries cannot be told apart by request; status messages can.
-      let request: OpenRequest | undefined = undefined
       const subject = nextSubject(stream, consumer)
       let counter = 0
-      let held = 0
       let lastSeen = yield* Clock.currentTimeMillis
+      let seenAt = seen
       let health: Health = "ok"
       let missingSince: number | undefined = undefined
       let attempt = 0
@@ -203,7 +278,7 @@ export const make = (env: Env) =>
       const refill = (now: number) =>
         Effect.suspend(() => {
           const free = limit - held
-          if (request !== undefined || free <= 0) return Effect.succeed(true)
+          if (request !== undefined || free < refillAt()) return Effect.succeed(true)
           const reply = `${prefix}.${++counter}`
           return Effect.try({
             try: () =>
@@ -333,9 +408,6 @@ export const make = (env: Env) =>
             case "Inbox":
               yield* onInbox(e.msg, now)
               break
-            case "Released":
-              held = Math.max(0, held - 1)
-              break
             case "Connection":
               request = undefined
               connected = e.up
@@ -346,8 +418,14 @@ export const make = (env: Env) =>
               yield* fail(Errors.fromUnknown(e.error, { operation: `consume ${stream}/${consumer}`, stream, consumer }))
               return
             case "Wake":
+              woken = false
               break
           }
+        }
+        // Deliveries the callback took since the last step.
+        if (seen !== seenAt) {
+          seenAt = seen
+          lastSeen = now
         }
         if (stopping || !connected || health !== "ok") continue
         // (Read through a cast: the callbacks above change it.)
@@ -399,49 +477,78 @@ export const make = (env: Env) =>
         return yield* delivery.nak(millisOf(nakDelay(deliveryCount), 1_000))
       })
 
+    const ackConfirmed = () => {
+      stats.acked++
+    }
+
     const logSettleError = (what: string, sequence: number) => (e: TransportError.TransportError) =>
       Effect.logWarning(`${label}: ${what} of sequence ${sequence} failed (redelivered after the ack wait): ${e.message}`)
 
-    const process = (received: Delivery.Received) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const decoded = Delivery.decode(received)
-          if (Result.isFailure(decoded)) {
-            const outcome = yield* undecodable(env, received, decoded.failure, settings)
+    /** Settles a delivery whose handler ended (unless the handler settled it itself). */
+    const settle = (handle: Delivery.Handle, exit: Exit.Exit<void, E>): Effect.Effect<void> => {
+      const sequence = handle.delivery.streamSequence
+      if (Exit.isSuccess(exit)) {
+        // Acked in the background: counted once the server confirms it.
+        if (!handle.claim()) return Effect.void
+        return Effect.catch(acks.ack(handle.received, ackConfirmed), (e) => {
+          handle.unclaim()
+          return logSettleError("ack", sequence)(e)
+        })
+      }
+      if (handle.isSettled()) return Effect.void
+      return Effect.catch(settleFailure(handle, exit.cause), logSettleError("settlement", sequence))
+    }
+
+    const finished = Effect.sync(() => {
+      stats.inFlight--
+      release()
+    })
+
+    const process = (received: Delivery.Received): Effect.Effect<void, never, R> =>
+      Effect.uninterruptibleMask((restore) => {
+        const decoded = Delivery.decode(received)
+        if (Result.isFailure(decoded)) {
+          return Effect.map(undecodable(env, received, decoded.failure, settings), (outcome) => {
             if (outcome === "deadLettered") {
               stats.deadLettered++
               stats.termed++
             } else if (outcome === "naked") stats.naked++
-            return release()
-          }
-          stats.inFlight++
-          const handle = Delivery.make(env.settle, received, decoded.success, count)
-          const sequence = handle.delivery.streamSequence
-          // (Suspended: a handler that throws is a defect of its own fiber, a retryable failure.)
-          const fiber = yield* Effect.forkChild(Effect.suspend(() => handler(handle.delivery)))
-          const awaited = yield* Effect.exit(restore(Fiber.await(fiber)))
-          if (Exit.isFailure(awaited)) {
-            // Shutdown: stop the handler and give the message back.
-            yield* Fiber.interrupt(fiber)
-            if (!handle.isSettled()) yield* Effect.catch(handle.delivery.nak(), logSettleError("nak", sequence))
-            stats.inFlight--
             release()
-            return yield* Effect.interrupt
-          }
-          const exit = awaited.value
-          if (!handle.isSettled()) {
-            yield* Exit.isSuccess(exit)
-              ? Effect.catch(handle.delivery.ack, logSettleError("ack", sequence))
-              : Effect.catch(settleFailure(handle, exit.cause), logSettleError("settlement", sequence))
-          }
-          stats.inFlight--
-          release()
+          })
+        }
+        stats.inFlight++
+        const handle = Delivery.make(env.settle, received, decoded.success, count)
+        // (Suspended: a handler that throws is a defect of its own fiber, a retryable failure.)
+        // Started at once: a handler that does not wait for anything is done
+        // before the worker goes on, with no hop through the scheduler (the
+        // worker then takes the next delivery in the same turn, and the acks
+        // of that turn leave in one socket write).
+        const run = Effect.forkChild(Effect.suspend(() => handler(handle.delivery)), { startImmediately: true })
+        return Effect.flatMap(run, (fiber) => {
+          const done = fiber.pollUnsafe()
+          if (done !== undefined) return Effect.andThen(settle(handle, done), finished)
+          return Effect.flatMap(Effect.exit(restore(Fiber.await(fiber))), (awaited) => {
+            if (Exit.isSuccess(awaited)) return Effect.andThen(settle(handle, awaited.value), finished)
+            // Shutdown: stop the handler and give the message back.
+            return Fiber.interrupt(fiber).pipe(
+              Effect.andThen(
+                handle.isSettled()
+                  ? Effect.void
+                  : Effect.catch(handle.delivery.nak(), logSettleError("nak", handle.delivery.streamSequence))
+              ),
+              Effect.andThen(finished),
+              Effect.andThen(Effect.interrupt)
+            )
+          })
         })
-      )
+      })
 
     // A worker ends when the queue ends (shutdown); anything else is a bug of
     // the runner, not of a handler: it stops the runner loudly.
-    const worker = Effect.forever(Effect.flatMap(Queue.take(work), process)).pipe(
+    // (No yield after each delivery: a worker runs until its queue is empty, or
+    // until the runtime's op budget makes it yield, so that the acks of the
+    // deliveries that arrived together leave together.)
+    const worker = Effect.forever(Effect.flatMap(Queue.take(work), process), { disableYield: true }).pipe(
       Effect.catchCause((cause) => {
         if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
         const failure = Cause.findError(cause)
@@ -472,17 +579,6 @@ export const make = (env: Env) =>
       Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded", discard: true })
     )
 
-    const giveBack = (received: ReadonlyArray<Delivery.Received>) =>
-      Effect.forEach(
-        received,
-        (r) =>
-          Delivery.settleRaw(env.settle, r, "nak").pipe(
-            Effect.tap(() => Effect.sync(() => void stats.naked++)),
-            Effect.ignore
-          ),
-        { concurrency: 16, discard: true }
-      )
-
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         stopping = true
@@ -507,6 +603,8 @@ export const make = (env: Env) =>
         // Handlers in flight may finish, within the shutdown timeout.
         yield* Effect.raceFirst(Effect.asVoid(Fiber.await(workersFiber)), Effect.sleep(shutdownMillis))
         yield* Fiber.interrupt(workersFiber)
+        // The background acks: counted once confirmed, before the scope is closed.
+        yield* acks.settle(env.settle.timeoutMillis)
       })
     )
 

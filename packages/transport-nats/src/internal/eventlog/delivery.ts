@@ -88,6 +88,14 @@ export interface Handle {
   readonly delivery: EventLog.Delivery
   readonly received: Received
   readonly isSettled: () => boolean
+  /**
+   * Takes the settlement over (the runner's background ack): `true` when
+   * nothing settled the delivery yet; from then on `ack`, `nak` and `term`
+   * do nothing, until `unclaim`.
+   */
+  readonly claim: () => boolean
+  /** Gives a claimed settlement back (it could not be sent). */
+  readonly unclaim: () => void
 }
 
 /**
@@ -174,7 +182,19 @@ export const make = (
       ),
     inProgress: Effect.suspend(() => (settled ? Effect.void : sendAck(ctx, received, "+WPI", "inProgress")))
   }
-  return { delivery, received, isSettled: () => settled }
+  return {
+    delivery,
+    received,
+    isSettled: () => settled,
+    claim: () => {
+      if (settled) return false
+      settled = true
+      return true
+    },
+    unclaim: () => {
+      settled = false
+    }
+  }
 }
 
 /**

@@ -5,7 +5,7 @@
  * @since 0.1.0
  * @internal
  */
-import { type Envelope, type EventLog, Wire } from "@herald/transport"
+import { type EventLog, Wire } from "@herald/transport"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
@@ -82,16 +82,11 @@ export const make = (
     const consume = Consume.make(ready)
 
     return {
-      append: Effect.fn("NatsEventLog.append")(
-        function*(subject: string, envelope: Envelope.Envelope, options?: EventLog.AppendOptions) {
-          return yield* append(subject, envelope, options)
-        }
-      ),
-      appendRaw: Effect.fn("NatsEventLog.appendRaw")(
-        function*(subject: string, message: Wire.RawMessage, options?: EventLog.AppendOptions) {
-          return yield* appendRaw(subject, message, options)
-        }
-      ),
+      // No span on the per-message methods (`append`, `appendRaw`): a span
+      // and a call-site capture per message cost about 3.2 µs each
+      // (bench/README.md, finding 4). The others keep theirs.
+      append,
+      appendRaw,
       pull: Effect.fn("NatsEventLog.pull")(function*(stream: string, consumer: string, options?: EventLog.PullOptions) {
         return yield* pull(stream, consumer, options)
       }),

@@ -70,7 +70,9 @@ export const parseAckSubject = (reply: string | undefined): AckInfo | undefined 
  *
  * @internal
  */
-export const isControlHeader = (name: string): boolean => name.toLowerCase().startsWith("nats-expected-")
+export const isControlHeader = (name: string): boolean =>
+  // (Lower-cased only when it can match: the first letter is an n.)
+  name.length >= 14 && (name.charCodeAt(0) | 0x20) === 0x6e && name.toLowerCase().startsWith("nats-expected-")
 
 /**
  * Stored headers as single-valued headers (the first value of each), without
@@ -112,8 +114,10 @@ export interface Status {
  * @internal
  */
 export const statusOf = (msg: Msg): Status | undefined => {
+  // (A delivery has a body: its headers are not parsed here.)
+  if (msg.data.length > 0) return undefined
   const h = msg.headers
-  if (h === undefined || msg.data.length > 0) return undefined
+  if (h === undefined) return undefined
   const code = h.code
   if (code === 0 || code === 200) return undefined
   return { code, description: h.description }
