@@ -252,3 +252,42 @@ export const decodeRaw = (raw: RawMessage): Result.Result<Envelope.Envelope, Tra
     return v === "" ? undefined : v
   }, Object.keys(headers), raw.body)
 }
+
+/**
+ * Bytes of a string in UTF-8.
+ *
+ * @since 0.1.0
+ * @category size
+ */
+export const utf8Length = (s: string): number => {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4
+      i++
+    } else n += 3
+  }
+  return n
+}
+
+/**
+ * The size NATS counts against `max_payload` and a stream's
+ * `maxMessageSize`: the header block as it goes on the wire (`NATS/1.0`,
+ * `\r\nName: value` per header with the value trimmed, `\r\n\r\n`; none
+ * without headers) plus the body. Every transport checks sizes with it.
+ *
+ * @since 0.1.0
+ * @category size
+ */
+export const payloadSize = (raw: RawMessage): number => {
+  let size = 0
+  let any = false
+  for (const name in raw.headers) {
+    any = true
+    size += 2 + utf8Length(name) + 2 + utf8Length(raw.headers[name]!.trim())
+  }
+  return (any ? 8 + size + 4 : 0) + raw.body.length
+}

@@ -210,4 +210,17 @@ describe("Wire", () => {
       expect(Wire.isReservedHeader("traceparent")).toBe(false)
     })
   })
+
+  describe("payloadSize", () => {
+    it("counts the header block as NATS sends it, plus the body", () => {
+      const body = new Uint8Array(5)
+      expect(Wire.payloadSize({ headers: {}, body })).toBe(5)
+      // "NATS/1.0" + "\r\nA: b" + "\r\nCc: dd" + "\r\n\r\n" + body
+      expect(Wire.payloadSize({ headers: { A: "b", Cc: "dd" }, body })).toBe(8 + 6 + 8 + 4 + 5)
+      // values go out trimmed; characters count in UTF-8 bytes
+      expect(Wire.payloadSize({ headers: { A: "  b  " }, body: new Uint8Array(0) })).toBe(8 + 6 + 4)
+      expect(Wire.utf8Length("é€😀")).toBe(2 + 3 + 4)
+      expect(Wire.payloadSize({ headers: { A: "é" }, body: new Uint8Array(0) })).toBe(8 + 7 + 4)
+    })
+  })
 })

@@ -24,7 +24,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { Signal } from "./signal.ts"
-import { error, header, millis, payloadSize, utf8Length, validateHeaders, validateSubject } from "./util.ts"
+import { error, header, millis, validateHeaders, validateSubject } from "./util.ts"
 
 // -----------------------------------------------------------------------------
 // options
@@ -484,7 +484,7 @@ export class Server {
   }
 
   private checkPayload(raw: Wire.RawMessage): Result.Result<number, TransportError.TransportError> {
-    const size = payloadSize(raw)
+    const size = Wire.payloadSize(raw)
     return size > this.options.maxPayload
       ? Result.fail(error(new TransportError.MessageTooLarge({ size, max: this.options.maxPayload })))
       : Result.succeed(size)
@@ -644,7 +644,7 @@ export class Server {
     if (norm.maxMessageSize > 0 && payload > norm.maxMessageSize) {
       return Result.fail(error(new TransportError.MessageTooLarge({ size: payload, max: norm.maxMessageSize })))
     }
-    const size = utf8Length(subject) + payload
+    const size = Wire.utf8Length(subject) + payload
     if (norm.discard === "new") {
       if (norm.maxMessages > 0 && stream.messages.size + 1 > norm.maxMessages) {
         return Result.fail(error(new TransportError.LimitExceeded({ stream: stream.name, limit: "maxMessages" })))

@@ -55,42 +55,6 @@ export const millis = (input: Duration.Input | undefined, fallback: number): num
 }
 
 /**
- * Bytes of a string encoded as UTF-8.
- *
- * @since 0.1.0
- * @internal
- */
-export const utf8Length = (s: string): number => {
-  let n = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) n += 1
-    else if (c < 0x800) n += 2
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      n += 4
-      i++
-    } else n += 3
-  }
-  return n
-}
-
-/**
- * The size of a message's payload as NATS counts it against `max_payload`
- * and a stream's `maxMessageSize`: the header block as sent on the wire
- * (`NATS/1.0\r\n`, one `Name: value\r\n` per header, `\r\n`) plus the body.
- *
- * @since 0.1.0
- * @internal
- */
-export const payloadSize = (raw: Wire.RawMessage): number => {
-  let headers = 0
-  for (const name in raw.headers) {
-    headers += utf8Length(name) + 2 + utf8Length(raw.headers[name]!) + 2
-  }
-  return (headers === 0 ? 0 : 10 + headers + 2) + raw.body.length
-}
-
-/**
  * A header's value, looked up first exactly then without case.
  *
  * @since 0.1.0

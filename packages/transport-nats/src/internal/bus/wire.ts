@@ -42,38 +42,8 @@ export const validateHeaders = (raw: Wire.RawMessage): Result.Result<void, Trans
   return Result.void
 }
 
-const utf8Length = (s: string): number => {
-  let n = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) n += 1
-    else if (c < 0x800) n += 2
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      n += 4
-      i++
-    } else n += 3
-  }
-  return n
-}
-
 /**
- * The size NATS counts against `max_payload`: the header block as nats.js
- * writes it (`NATS/1.0`, `\r\nName: value` per header, `\r\n\r\n`) plus the body.
- *
- * @internal
- */
-export const payloadSize = (raw: Wire.RawMessage): number => {
-  let size = 0
-  let any = false
-  for (const name in raw.headers) {
-    any = true
-    size += 2 + utf8Length(name) + 2 + utf8Length(raw.headers[name]!.trim())
-  }
-  return (any ? 8 + size + 4 : 0) + raw.body.length
-}
-
-/**
- * An upper bound of {@link payloadSize}: a UTF-16 code unit is at most three
+ * An upper bound of {@link Wire.payloadSize}: a UTF-16 code unit is at most three
  * UTF-8 bytes, and trimming a value only shortens it.
  */
 const sizeBound = (raw: Wire.RawMessage): number => {
@@ -84,7 +54,7 @@ const sizeBound = (raw: Wire.RawMessage): number => {
 
 /**
  * Whether the message may exceed `max`: `false` is certain (the upper bound
- * fits), `true` needs the exact {@link payloadSize}.
+ * fits), `true` needs the exact {@link Wire.payloadSize}.
  *
  * @internal
  */
@@ -98,7 +68,7 @@ export const mayExceed = (raw: Wire.RawMessage, max: number): boolean => sizeBou
  */
 export const checkSize = (raw: Wire.RawMessage, max: number): Result.Result<void, TransportError.TransportError> => {
   if (!mayExceed(raw, max)) return Result.void
-  const size = payloadSize(raw)
+  const size = Wire.payloadSize(raw)
   return size > max
     ? Result.fail(TransportError.make(new TransportError.MessageTooLarge({ size, max })))
     : Result.void

@@ -13,7 +13,7 @@ import { headers as makeHeaders, TimeoutError } from "@nats-io/nats-core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as NatsConnection from "../../NatsConnection.ts"
-import { mayExceed, payloadSize, toHeaders, validateHeaders, validateSubject } from "../bus/wire.ts"
+import { mayExceed, toHeaders, validateHeaders, validateSubject } from "../bus/wire.ts"
 import * as Errors from "../errors.ts"
 import { millisOf } from "./util.ts"
 
@@ -140,7 +140,7 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]) => {
     const max = maxPayload()
     // The exact size only when its upper bound does not fit (and on the error path).
     if (mayExceed(message, max)) {
-      const size = payloadSize(message)
+      const size = Wire.payloadSize(message)
       if (size > max) return Effect.fail(error(new TransportError.MessageTooLarge({ size, max })))
     }
     const timeoutMillis = options?.timeout === undefined
@@ -163,7 +163,7 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]) => {
       catch: (e) => e
     }).pipe(
       Effect.catch((e) =>
-        Effect.flatMap(failure(connection, e, subject, options, payloadSize(message), timeoutMillis), Effect.fail)
+        Effect.flatMap(failure(connection, e, subject, options, Wire.payloadSize(message), timeoutMillis), Effect.fail)
       ),
       Effect.map((ack): EventLog.AppendResult => ({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))
     )
