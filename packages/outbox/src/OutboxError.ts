@@ -1,0 +1,210 @@
+/**
+ * The one error of `@herald/outbox`.
+ *
+ * An `OutboxError` carries a `reason`: one of the tagged reasons below, each
+ * with a readable `message`, the original `cause` where there is one, and an
+ * `isRetryable` flag that says whether trying the same operation again may
+ * succeed (the shape of `effect/sql`'s `SqlError` and of
+ * `@herald/transport`'s `TransportError`).
+ *
+ * - `StorageError`: the database failed (`cause` is the `SqlError`);
+ *   retryable when the `SqlError` is (a lost connection, a deadlock, a
+ *   serialization failure, a timeout).
+ * - `EncodeError`: the envelope could not be put on the wire (a reserved or
+ *   malformed extra header, an empty type); never retryable.
+ * - `InvalidSubject`: the subject is not a concrete NATS subject; never
+ *   retryable.
+ * - `InvalidConfig`: an option is out of range or a table name is not an
+ *   identifier; never retryable.
+ * - `MigrationFailed`: the migrations could not run; retryable only when the
+ *   database error underneath is.
+ *
+ * @since 0.1.0
+ */
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+const TypeId = "~@herald/outbox/OutboxError" as const
+const ReasonTypeId = "~@herald/outbox/OutboxError/Reason" as const
+
+const causeIsRetryable = (cause: unknown): boolean =>
+  Predicate.hasProperty(cause, "isRetryable") && typeof cause.isRetryable === "boolean" ? cause.isRetryable : false
+
+const causeMessage = (cause: unknown): string =>
+  Predicate.hasProperty(cause, "message") && typeof cause.message === "string" && cause.message.length > 0
+    ? cause.message
+    : String(cause)
+
+/**
+ * The database failed while running `operation`. `cause` is the `SqlError`
+ * (or whatever the store failed with).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class StorageError extends Schema.TaggedError<StorageError>("@herald/outbox/StorageError")("StorageError", {
+  cause: Schema.Defect(),
+  operation: Schema.String
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `outbox ${this.operation}: ${causeMessage(this.cause)}`
+  }
+  /** The `SqlError`'s own answer: a lost connection or a deadlock is retryable, a syntax error is not. */
+  get isRetryable(): boolean {
+    return causeIsRetryable(this.cause)
+  }
+}
+
+/**
+ * The envelope could not be encoded for the wire.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class EncodeError extends Schema.TaggedError<EncodeError>("@herald/outbox/EncodeError")("EncodeError", {
+  cause: Schema.optional(Schema.Defect()),
+  detail: Schema.String
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `cannot encode: ${this.detail}`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The subject is not a concrete NATS subject (empty, a wildcard, a bad token).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidSubject extends Schema.TaggedError<InvalidSubject>("@herald/outbox/InvalidSubject")(
+  "InvalidSubject",
+  { cause: Schema.optional(Schema.Defect()), subject: Schema.String, detail: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `invalid subject ${JSON.stringify(this.subject)}: ${this.detail}`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * An option is invalid: a table name that is not an identifier, a batch size
+ * out of range, a duration that is not one.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidConfig extends Schema.TaggedError<InvalidConfig>("@herald/outbox/InvalidConfig")(
+  "InvalidConfig",
+  { cause: Schema.optional(Schema.Defect()), detail: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `invalid outbox configuration: ${this.detail}`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The outbox migrations failed.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class MigrationFailed extends Schema.TaggedError<MigrationFailed>("@herald/outbox/MigrationFailed")(
+  "MigrationFailed",
+  { cause: Schema.optional(Schema.Defect()), detail: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `outbox migration failed: ${this.detail}`
+  }
+  get isRetryable(): boolean {
+    return causeIsRetryable(this.cause)
+  }
+}
+
+/**
+ * The union of reasons.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OutboxErrorReason = StorageError | EncodeError | InvalidSubject | InvalidConfig | MigrationFailed
+
+/**
+ * Schema of the reason union.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const OutboxErrorReason = Schema.Union([StorageError, EncodeError, InvalidSubject, InvalidConfig, MigrationFailed])
+
+/**
+ * The error of every outbox operation.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OutboxError extends Schema.TaggedError<OutboxError>("@herald/outbox/OutboxError")("OutboxError", {
+  reason: OutboxErrorReason
+}) {
+  readonly [TypeId] = TypeId
+  override readonly cause = this.reason
+  override get message(): string {
+    return this.reason.message
+  }
+  get isRetryable(): boolean {
+    return this.reason.isRetryable
+  }
+}
+
+/**
+ * Wraps a reason in an `OutboxError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (reason: OutboxErrorReason): OutboxError => new OutboxError({ reason })
+
+/**
+ * A `StorageError` for `operation` caused by `cause`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const storage = (operation: string) => (cause: unknown): OutboxError =>
+  make(new StorageError({ operation, cause }))
+
+/**
+ * An `InvalidConfig` error.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const invalidConfig = (detail: string): OutboxError => make(new InvalidConfig({ detail }))
+
+/**
+ * Returns `true` when a value is an `OutboxError`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isOutboxError = (u: unknown): u is OutboxError => Predicate.hasProperty(u, TypeId)
+
+/**
+ * Returns `true` when a value is an `OutboxErrorReason`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isOutboxErrorReason = (u: unknown): u is OutboxErrorReason => Predicate.hasProperty(u, ReasonTypeId)

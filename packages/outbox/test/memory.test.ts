@@ -1,0 +1,45 @@
+/**
+ * The outbox on the memory store and the in-memory EventLog: the shared
+ * suite (TestClock-driven), plus what only the memory store shows.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { MemoryTransport } from "@herald/testing"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as TestClock from "effect/testing/TestClock"
+import { Outbox, OutboxMemory, OutboxRelay } from "../src/index.ts"
+import { AppendLog, counting, ensureStream, envelope } from "./helpers.ts"
+import { suite } from "./suite.ts"
+
+const env = () =>
+  Layer.mergeAll(Outbox.layer.pipe(Layer.provideMerge(OutboxMemory.layer)), counting(MemoryTransport.layer))
+
+describe("Outbox on the memory store", () => {
+  suite({
+    env,
+    transaction: OutboxMemory.transaction,
+    effect: (name, f) => it.effect(name, f),
+    live: (name, f) => it.live(name, f)
+  })
+
+  it.effect("the rows show state, attempts, last error and leases", () =>
+    Effect.gen(function*() {
+      yield* ensureStream("ORDERS", ["orders.>"])
+      yield* Outbox.publish("orders.placed", envelope(1))
+      const log = yield* AppendLog
+      log.failNext = 1
+      yield* OutboxRelay.drain()
+      let [row] = yield* OutboxMemory.OutboxMemory.use((m) => m.rows)
+      assert.strictEqual(row!.state, "pending")
+      assert.strictEqual(row!.attempts, 1)
+      assert.strictEqual(row!.availableAt, 500)
+      assert.isUndefined(row!.leaseOwner)
+      assert.match(row!.lastError ?? "", /injected failure/)
+      yield* TestClock.adjust("500 millis")
+      yield* OutboxRelay.drain()
+      ;[row] = yield* OutboxMemory.OutboxMemory.use((m) => m.rows)
+      assert.strictEqual(row!.state, "sent")
+      assert.strictEqual(row!.attempts, 2)
+      assert.strictEqual(row!.sentAt, 500)
+    }).pipe(Effect.provide(env())))
+})

@@ -1,0 +1,374 @@
+/**
+ * The outbox behaviours every store must show, written once and run against
+ * the memory store, SQLite and PostgreSQL (each with the in-memory EventLog,
+ * wrapped to count appends).
+ */
+import { assert } from "@effect/vitest"
+import type { MemoryTransport } from "@herald/testing"
+import type { EventLog, Topology } from "@herald/transport"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
+import { Outbox, OutboxRelay, OutboxStore } from "../src/index.ts"
+import { AppendLog, bodies, ensureStream, envelope, eventually, inOrderPerKey, streamMessages } from "./helpers.ts"
+
+export type Services =
+  | Outbox.Outbox
+  | OutboxStore.OutboxStore
+  | EventLog.EventLog
+  | Topology.Topology
+  | MemoryTransport.MemoryTransport
+  | AppendLog
+
+/**
+ * Where the suite runs: `env` builds a fresh, empty outbox for one test,
+ * providing the suite's services and `R`, needing `X` (which the runner
+ * provides: the database of a PostgreSQL suite).
+ */
+export interface Target<R, X> {
+  readonly env: () => Layer.Layer<Services | R, unknown, X>
+  /** The unit of work: `sql.withTransaction`, `OutboxMemory.transaction`. */
+  readonly transaction: <A, E, R2>(self: Effect.Effect<A, E, R2>) => Effect.Effect<A, unknown, R2 | R | X>
+  /** Registers a test under a fresh TestClock. */
+  readonly effect: (name: string, f: () => Effect.Effect<void, unknown, X | Scope.Scope>) => void
+  /** Registers a test in real time. */
+  readonly live: (name: string, f: () => Effect.Effect<void, unknown, X | Scope.Scope>) => void
+}
+
+const setup = ensureStream("ORDERS", ["orders.>"])
+
+const storedCount = Effect.map(Effect.service(AppendLog), (log) => log.calls.filter((c) => c.outcome === "stored").length)
+
+export const suite = <R, X>(target: Target<R, X>) => {
+  const { transaction } = target
+  type Test = () => Effect.Effect<void, unknown, R | X | Services | Scope.Scope>
+  const effect = (name: string, f: Test) => target.effect(name, () => Effect.provide(f(), target.env()))
+  const live = (name: string, f: Test) => target.live(name, () => Effect.provide(f(), target.env()))
+
+  effect("a committed transaction is published, a rolled-back one never is", () =>
+    Effect.gen(function*() {
+      yield* setup
+      yield* transaction(Effect.gen(function*() {
+        yield* Outbox.publish("orders.placed", envelope(1))
+        yield* Outbox.publishAll([
+          { subject: "orders.placed", envelope: envelope(2) },
+          { subject: "orders.placed", envelope: envelope(3) }
+        ])
+      }))
+      const failed = yield* Effect.exit(transaction(Effect.gen(function*() {
+        yield* Outbox.publish("orders.placed", envelope(4))
+        yield* Outbox.publish("orders.placed", envelope(5))
+        return yield* Effect.fail("business rule broken")
+      })))
+      assert.isTrue(Exit.isFailure(failed))
+      // A nested transaction that fails drops only its own messages (a savepoint).
+      yield* transaction(Effect.gen(function*() {
+        yield* Outbox.publish("orders.placed", envelope(6))
+        yield* Effect.ignore(transaction(Effect.andThen(Outbox.publish("orders.placed", envelope(7)), Effect.fail("inner"))))
+      }))
+      // An interrupted transaction leaves nothing either.
+      yield* Effect.exit(transaction(Effect.andThen(Outbox.publish("orders.placed", envelope(8)), Effect.interrupt)))
+      assert.strictEqual((yield* Outbox.status).pending, 4)
+      const stats = yield* OutboxRelay.drain()
+      assert.strictEqual(stats.published, 4)
+      const messages = yield* streamMessages("ORDERS")
+      assert.deepStrictEqual(bodies(messages).map((p) => p.n).sort(), [1, 2, 3, 6])
+      assert.strictEqual(yield* storedCount, 4)
+      const status = yield* Outbox.status
+      assert.strictEqual(status.pending, 0)
+      assert.strictEqual(status.sent, 4)
+    }))
+
+  effect("every message is appended exactly once, exactly as enqueued (Nats-Msg-Id = message id)", () =>
+    Effect.gen(function*() {
+      yield* setup
+      const envelopes = Array.from({ length: 250 }, (_, i) => envelope(i + 1))
+      yield* Outbox.publishAll(envelopes.map((e) => ({ subject: "orders.placed", envelope: e })))
+      const stats = yield* OutboxRelay.drain({ batchSize: 100 })
+      assert.strictEqual(stats.published, 250)
+      assert.strictEqual(stats.batches, 3)
+      assert.strictEqual(stats.duplicates, 0)
+      assert.strictEqual((yield* OutboxRelay.drain()).claimed, 0)
+      const messages = yield* streamMessages("ORDERS")
+      assert.strictEqual(messages.length, 250)
+      const byId = new Map(envelopes.map((e) => [e.identity.messageId as string, e]))
+      for (const m of messages) {
+        const id = m.raw.headers["Nats-Msg-Id"]!
+        assert.strictEqual(id, m.raw.headers["Herald-Message-Id"])
+        assert.deepStrictEqual(m.raw.body, byId.get(id)!.body)
+      }
+      const log = yield* AppendLog
+      assert.strictEqual(log.calls.length, 250)
+      assert.strictEqual(new Set(log.calls.map((c) => c.messageId)).size, 250)
+    }))
+
+  effect("messages of one key keep their order, across batches", () =>
+    Effect.gen(function*() {
+      yield* setup
+      const keys = ["a", "b", "c"]
+      const publications = Array.from({ length: 90 }, (_, i) => {
+        const key = keys[i % 3]!
+        return { subject: `orders.${key}`, envelope: envelope(i + 1, key), partitionKey: key }
+      })
+      yield* Outbox.publishAll(publications.slice(0, 45))
+      for (const p of publications.slice(45)) yield* Outbox.publish(p.subject, p.envelope, p)
+      const stats = yield* OutboxRelay.drain({ batchSize: 7 })
+      assert.strictEqual(stats.published, 90)
+      const payloads = bodies(yield* streamMessages("ORDERS"))
+      assert.strictEqual(payloads.length, 90)
+      assert.isTrue(inOrderPerKey(payloads))
+    }))
+
+  effect("a failure stops its key (later messages wait) and not the other keys", () =>
+    Effect.gen(function*() {
+      yield* setup
+      yield* Outbox.publish("orders.a", envelope(1, "a"), { partitionKey: "a" })
+      yield* Outbox.publish("orders.a", envelope(2, "a"), { partitionKey: "a" })
+      yield* Outbox.publish("orders.a", envelope(3, "a"), { partitionKey: "a" })
+      yield* Outbox.publish("orders.b", envelope(4, "b"), { partitionKey: "b" })
+      yield* Outbox.publish("orders.b", envelope(5, "b"), { partitionKey: "b" })
+      yield* Outbox.publish("orders.x", envelope(6))
+      const log = yield* AppendLog
+      log.failNext = 1 // the first append: message 1, the head of key a
+      const first = yield* OutboxRelay.drain()
+      assert.strictEqual(first.failed, 1)
+      assert.strictEqual(first.released, 2)
+      assert.strictEqual(first.published, 3)
+      assert.deepStrictEqual(bodies(yield* streamMessages("ORDERS")).map((p) => p.n), [4, 5, 6])
+      // Key a is blocked until its head's backoff (500 ms) is over.
+      assert.strictEqual((yield* OutboxRelay.drain()).claimed, 0)
+      yield* TestClock.adjust("499 millis")
+      assert.strictEqual((yield* OutboxRelay.drain()).claimed, 0)
+      yield* TestClock.adjust("1 millis")
+      const second = yield* OutboxRelay.drain()
+      assert.strictEqual(second.published, 3)
+      const payloads = bodies(yield* streamMessages("ORDERS"))
+      assert.deepStrictEqual(payloads.map((p) => p.n), [4, 5, 6, 1, 2, 3])
+      assert.isTrue(inOrderPerKey(payloads))
+    }))
+
+  effect("retries with backoff record the attempts and the last error", () =>
+    Effect.gen(function*() {
+      yield* setup
+      const t0 = yield* Clock.currentTimeMillis
+      yield* Outbox.publish("orders.placed", envelope(1))
+      const log = yield* AppendLog
+      log.failNext = 3
+      yield* OutboxRelay.drain()
+      let status = yield* Outbox.status
+      assert.strictEqual(status.pending, 1)
+      assert.strictEqual(status.retrying, 1)
+      assert.strictEqual(status.maxAttempts, 1)
+      assert.match(status.lastError?.lastError ?? "", /ConnectionError: connection: injected failure/)
+      assert.strictEqual(status.lastError?.attempts, 1)
+      assert.strictEqual(status.lastError?.availableAt, t0 + 500)
+      // 500 ms, then 1 s, then 2 s
+      for (const [wait, attempts] of [[500, 2], [1_000, 3]] as const) {
+        yield* TestClock.adjust(wait - 1)
+        assert.strictEqual((yield* OutboxRelay.drain()).claimed, 0)
+        yield* TestClock.adjust(1)
+        assert.strictEqual((yield* OutboxRelay.drain()).failed, 1)
+        status = yield* Outbox.status
+        assert.strictEqual(status.maxAttempts, attempts)
+        assert.strictEqual(status.lastError?.attempts, attempts)
+      }
+      yield* TestClock.adjust(1_999)
+      assert.strictEqual((yield* OutboxRelay.drain()).claimed, 0)
+      yield* TestClock.adjust(1)
+      const done = yield* OutboxRelay.drain()
+      assert.strictEqual(done.published, 1)
+      status = yield* Outbox.status
+      assert.strictEqual(status.pending, 0)
+      assert.strictEqual(status.retrying, 0)
+      assert.isUndefined(status.lastError)
+      assert.strictEqual((yield* streamMessages("ORDERS")).length, 1)
+      assert.deepStrictEqual(log.calls.map((c) => c.outcome), ["failed", "failed", "failed", "stored"])
+    }))
+
+  effect("a non-retryable failure (no stream) waits the long delay, and is never dropped", () =>
+    Effect.gen(function*() {
+      const t0 = yield* Clock.currentTimeMillis
+      yield* Outbox.publish("invoices.created", envelope(1))
+      const first = yield* OutboxRelay.drain()
+      assert.strictEqual(first.failed, 1)
+      const status = yield* Outbox.status
+      assert.strictEqual(status.pending, 1)
+      assert.match(status.lastError?.lastError ?? "", /^NoStreamForSubject/)
+      assert.strictEqual(status.lastError?.availableAt, t0 + 300_000)
+      yield* TestClock.adjust("4 minutes")
+      assert.strictEqual((yield* OutboxRelay.drain()).claimed, 0)
+      yield* ensureStream("INVOICES", ["invoices.>"])
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* OutboxRelay.drain()).published, 1)
+      assert.strictEqual((yield* streamMessages("INVOICES")).length, 1)
+    }))
+
+  effect("maxAttempts parks a message; it blocks its key until requeued", () =>
+    Effect.gen(function*() {
+      yield* setup
+      yield* Outbox.publish("orders.a", envelope(1, "a"), { partitionKey: "a" })
+      yield* Outbox.publish("orders.a", envelope(2, "a"), { partitionKey: "a" })
+      yield* Outbox.publish("orders.b", envelope(3, "b"), { partitionKey: "b" })
+      const log = yield* AppendLog
+      const options: OutboxRelay.Options = { maxAttempts: 2, retryDelay: () => Duration.seconds(1) }
+      log.failNext = 1
+      yield* OutboxRelay.drain(options) // 1 fails, 3 is sent
+      yield* TestClock.adjust("1 second")
+      log.failNext = 1
+      const second = yield* OutboxRelay.drain(options)
+      assert.strictEqual(second.parked, 1)
+      let status = yield* Outbox.status
+      assert.strictEqual(status.parked, 1)
+      assert.strictEqual(status.pending, 1)
+      const failures = yield* Outbox.failures()
+      assert.strictEqual(failures.length, 1)
+      assert.strictEqual(failures[0]!.state, "failed")
+      assert.strictEqual(failures[0]!.attempts, 2)
+      yield* TestClock.adjust("1 hour")
+      assert.strictEqual((yield* OutboxRelay.drain(options)).claimed, 0)
+      assert.strictEqual(yield* Outbox.requeue(["no-such-id"]), 0)
+      assert.strictEqual(yield* Outbox.requeue(), 1)
+      assert.strictEqual((yield* OutboxRelay.drain(options)).published, 2)
+      assert.deepStrictEqual(bodies(yield* streamMessages("ORDERS")).map((p) => p.n), [3, 1, 2])
+      status = yield* Outbox.status
+      assert.strictEqual(status.parked, 0)
+      assert.strictEqual(status.sent, 3)
+    }))
+
+  effect("a lease held by a dead relay is reclaimed when it expires", () =>
+    Effect.gen(function*() {
+      yield* setup
+      yield* Outbox.publish("orders.placed", envelope(1))
+      yield* Outbox.publish("orders.k", envelope(2, "k"), { partitionKey: "k" })
+      yield* Outbox.publish("orders.k", envelope(3, "k"), { partitionKey: "k" })
+      const store = yield* OutboxStore.OutboxStore
+      const now = yield* Clock.currentTimeMillis
+      const claimed = yield* store.claim({ owner: "dead", now, leaseMillis: 30_000, limit: 2 })
+      assert.deepStrictEqual(claimed.map((m) => m.messageId), [envelope(1).identity.messageId, envelope(2).identity.messageId])
+      assert.strictEqual((yield* Outbox.status).leased, 2)
+      // 3 is not claimable while 2, the head of its key, is leased.
+      assert.strictEqual((yield* OutboxRelay.drain()).claimed, 0)
+      yield* TestClock.adjust("29999 millis")
+      assert.strictEqual((yield* OutboxRelay.drain()).claimed, 0)
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* OutboxRelay.drain()).published, 3)
+      assert.deepStrictEqual(bodies(yield* streamMessages("ORDERS")).map((p) => p.n), [1, 2, 3])
+    }))
+
+  effect("a relay that dies between append and mark-sent: the retry is a duplicate, one copy is stored", () =>
+    Effect.gen(function*() {
+      yield* setup
+      yield* Outbox.publish("orders.placed", envelope(1))
+      const crashed = yield* Effect.exit(
+        OutboxRelay.drain({ lease: "10 seconds", beforeMarkSent: () => Effect.die("crash") })
+      )
+      assert.isTrue(Exit.isFailure(crashed))
+      assert.strictEqual((yield* streamMessages("ORDERS")).length, 1)
+      assert.strictEqual((yield* Outbox.status).pending, 1)
+      const restarted = yield* OutboxRelay.drain()
+      assert.strictEqual(restarted.published, 1)
+      assert.strictEqual(restarted.duplicates, 1)
+      assert.strictEqual((yield* streamMessages("ORDERS")).length, 1)
+      const log = yield* AppendLog
+      assert.deepStrictEqual(log.calls.map((c) => c.outcome), ["stored", "duplicate"])
+    }))
+
+  effect("cleanup deletes sent messages older than the retention, and nothing else", () =>
+    Effect.gen(function*() {
+      yield* setup
+      yield* Outbox.publishAll([1, 2, 3].map((n) => ({ subject: "orders.placed", envelope: envelope(n) })))
+      yield* OutboxRelay.drain()
+      yield* TestClock.adjust("2 hours")
+      yield* Outbox.publish("orders.placed", envelope(4))
+      yield* OutboxRelay.drain()
+      yield* Outbox.publish("orders.placed", envelope(5)) // pending: never deleted
+      yield* TestClock.adjust("1 hour")
+      assert.strictEqual(yield* OutboxRelay.cleanup("1 hour"), 3)
+      const status = yield* Outbox.status
+      assert.strictEqual(status.sent, 1)
+      assert.strictEqual(status.pending, 1)
+      assert.strictEqual(yield* OutboxRelay.cleanup("1 hour"), 0)
+      assert.strictEqual(yield* OutboxRelay.cleanup("1 millis"), 1)
+    }))
+
+  effect("status reports counts and the oldest pending age", () =>
+    Effect.gen(function*() {
+      const t0 = yield* Clock.currentTimeMillis
+      yield* Outbox.publish("orders.placed", envelope(1))
+      yield* TestClock.adjust("90 seconds")
+      yield* Outbox.publish("orders.placed", envelope(2))
+      const status = yield* Outbox.status
+      assert.strictEqual(status.pending, 2)
+      assert.strictEqual(status.leased, 0)
+      assert.strictEqual(status.oldestPendingAt, t0)
+      assert.strictEqual(status.oldestPendingAgeMillis, 90_000)
+      assert.isUndefined(status.lastError)
+    }))
+
+  effect("invalid subjects and unencodable envelopes are typed errors, and store nothing", () =>
+    Effect.gen(function*() {
+      const subject = yield* Effect.flip(Outbox.publish("orders.*", envelope(1)))
+      assert.strictEqual(subject.reason._tag, "InvalidSubject")
+      assert.isFalse(subject.isRetryable)
+      const reserved = yield* Effect.flip(
+        Outbox.publish("orders.placed", { ...envelope(2), headers: { "Nats-Msg-Id": "x" } })
+      )
+      assert.strictEqual(reserved.reason._tag, "EncodeError")
+      const all = yield* Effect.flip(Outbox.publishAll([
+        { subject: "orders.placed", envelope: envelope(3) },
+        { subject: "", envelope: envelope(4) }
+      ]))
+      assert.strictEqual(all.reason._tag, "InvalidSubject")
+      assert.strictEqual((yield* Outbox.status).pending, 0)
+      const batch = yield* Effect.flip(OutboxRelay.drain({ batchSize: 0 }))
+      assert.strictEqual(batch.reason._tag, "InvalidConfig")
+      const lease = yield* Effect.flip(OutboxRelay.drain({ lease: "forever" as never }))
+      assert.strictEqual(lease.reason._tag, "InvalidConfig")
+      const relays = yield* Effect.flip(Layer.build(OutboxRelay.layer({ relays: 0 })))
+      assert.strictEqual(relays.reason._tag, "InvalidConfig")
+    }))
+
+  live("a running relay wakes on a commit in this process, long before its poll interval", () =>
+    Effect.gen(function*() {
+      yield* setup
+      const context = yield* Layer.build(OutboxRelay.layer({ relays: 2, pollInterval: "1 hour" }))
+      const relay = Context.get(context, OutboxRelay.OutboxRelay)
+      assert.strictEqual(relay.owners.length, 2)
+      yield* Effect.sleep("100 millis") // both relays are idle, waiting
+      const started = yield* Clock.currentTimeMillis
+      yield* transaction(Outbox.publishAll(
+        Array.from({ length: 20 }, (_, i) => ({ subject: "orders.placed", envelope: envelope(i + 1) }))
+      ))
+      yield* eventually(streamMessages("ORDERS"), (m) => m.length === 20, "20 messages", 100)
+      assert.isBelow((yield* Clock.currentTimeMillis) - started, 2_000)
+      const stats = yield* eventually(relay.stats, (s) => s.published === 20, "stats")
+      assert.strictEqual(stats.duplicates, 0)
+      assert.strictEqual(yield* storedCount, 20)
+    }))
+
+  live("closing a relay layer releases the leases it holds", () =>
+    Effect.gen(function*() {
+      yield* setup
+      yield* Outbox.publish("orders.placed", envelope(1))
+      const stuck = yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(OutboxRelay.layer({
+          pollInterval: "1 hour",
+          shutdownTimeout: "10 millis",
+          beforeMarkSent: () => Effect.never
+        }))
+        return yield* eventually(Outbox.status, (s) => s.leased === 1, "leased")
+      }))
+      assert.strictEqual(stuck.leased, 1)
+      const after = yield* Outbox.status
+      assert.strictEqual(after.leased, 0)
+      assert.strictEqual(after.pending, 1)
+      const restarted = yield* OutboxRelay.drain()
+      assert.strictEqual(restarted.duplicates, 1)
+      assert.strictEqual((yield* streamMessages("ORDERS")).length, 1)
+    }))
+}
