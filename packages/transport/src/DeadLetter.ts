@@ -43,9 +43,6 @@ export interface Info {
   readonly failedAt: number
 }
 
-// Header values may not hold CR/LF; a reason is free text from an error message.
-const oneLine = (s: string): string => s.replace(/[\r\n]+/g, " ").slice(0, 4096)
-
 /**
  * Builds the dead letter of a message.
  *
@@ -56,7 +53,7 @@ export const make = (original: Wire.RawMessage, info: Info): Wire.RawMessage => 
   headers: {
     ...original.headers,
     [Wire.HeaderNames.natsMsgId]: `dlq:${info.stream}:${info.consumer}:${info.sequence}`,
-    [HeaderNames.reason]: oneLine(info.reason),
+    [HeaderNames.reason]: Wire.oneLine(info.reason),
     [HeaderNames.stream]: info.stream,
     [HeaderNames.consumer]: info.consumer,
     [HeaderNames.sequence]: String(info.sequence),

@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { MessageIdentity } from "@herald/identity"
+import { type Ids, MessageIdentity } from "@herald/identity"
 import * as Result from "effect/Result"
 import * as Envelope from "./Envelope.ts"
 import * as TransportError from "./TransportError.ts"
@@ -290,4 +290,57 @@ export const payloadSize = (raw: RawMessage): number => {
     size += 2 + utf8Length(name) + 2 + utf8Length(raw.headers[name]!.trim())
   }
   return (any ? 8 + size + 4 : 0) + raw.body.length
+}
+
+/**
+ * One line of free text, fit for a header value: CR and LF become spaces,
+ * and the text is cut at `max` characters.
+ *
+ * @since 0.1.0
+ * @category headers
+ */
+export const oneLine = (text: string, max = 4096): string => text.replace(/[\r\n]+/g, " ").slice(0, max)
+
+/**
+ * A header of a raw message: its exact name first, then without case.
+ *
+ * @since 0.1.0
+ * @category headers
+ */
+export const header = (raw: RawMessage, name: string): string | undefined => {
+  const exact = raw.headers[name]
+  if (exact !== undefined) return exact
+  const lower = name.toLowerCase()
+  for (const key in raw.headers) {
+    if (key.toLowerCase() === lower) return raw.headers[key]
+  }
+  return undefined
+}
+
+/**
+ * The reply a responder sends when its handler failed: a `reply` envelope
+ * of type `herald.error`, caused by the request, whose `Herald-Error` header
+ * (and plain-text body) says what went wrong. A requester turns it into a
+ * `RemoteError`.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const errorReply = (options: {
+  readonly request: Envelope.Envelope
+  readonly id: Ids.MessageId
+  readonly occurredAt: number
+  readonly detail: string
+}): RawMessage => {
+  const text = oneLine(options.detail.length > 0 ? options.detail : "unknown error")
+  const encoded = encode(Envelope.make({
+    identity: MessageIdentity.derive(options.request.identity, options.id),
+    type: "herald.error",
+    kind: "reply",
+    occurredAt: options.occurredAt,
+    contentType: "text/plain",
+    body: new TextEncoder().encode(text),
+    headers: { [HeaderNames.error]: text }
+  }))
+  return Result.isSuccess(encoded) ? encoded.success : { headers: { [HeaderNames.error]: text }, body: new Uint8Array(0) }
 }

@@ -223,4 +223,37 @@ describe("Wire", () => {
       expect(Wire.payloadSize({ headers: { A: "é" }, body: new Uint8Array(0) })).toBe(8 + 7 + 4)
     })
   })
+
+  describe("header, oneLine, errorReply", () => {
+    it("finds a header by exact name, then without case", () => {
+      const raw = { headers: { "Herald-Type": "a", "x-trace": "b" }, body: new Uint8Array(0) }
+      expect(Wire.header(raw, "Herald-Type")).toBe("a")
+      expect(Wire.header(raw, "X-TRACE")).toBe("b")
+      expect(Wire.header(raw, "missing")).toBeUndefined()
+    })
+
+    it("oneLine folds CR/LF and cuts long text", () => {
+      expect(Wire.oneLine("a\r\nb\nc")).toBe("a b c")
+      expect(Wire.oneLine("x".repeat(10), 4)).toBe("xxxx")
+    })
+
+    it("errorReply is a herald.error reply caused by the request, with Herald-Error", () => {
+      const request = Envelope.make({
+        identity: MessageIdentity.root(IdGenerator.testId(1)),
+        type: "Ping",
+        kind: "query",
+        occurredAt: 1_700_000_000_000,
+        body: new Uint8Array(0)
+      })
+      const raw = Wire.errorReply({ request, id: IdGenerator.testId(2), occurredAt: 1_700_000_000_001, detail: "boom\nbang" })
+      expect(raw.headers[Wire.HeaderNames.error]).toBe("boom bang")
+      const decoded = Wire.decodeRaw(raw)
+      expect(Result.isSuccess(decoded)).toBe(true)
+      if (Result.isFailure(decoded)) return
+      expect(decoded.success.type).toBe("herald.error")
+      expect(decoded.success.kind).toBe("reply")
+      expect(decoded.success.identity.causationId).toBe(request.identity.messageId)
+      expect(new TextDecoder().decode(decoded.success.body)).toBe("boom bang")
+    })
+  })
 })

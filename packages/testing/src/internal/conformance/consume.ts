@@ -13,7 +13,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { SuiteContext } from "./context.ts"
-import { ensure, header, info, lag, lagCounts, readAll } from "./helpers.ts"
+import { ensure, info, lag, lagCounts, readAll } from "./helpers.ts"
 import { failsWith, type Kit, nOf } from "./kit.ts"
 
 const Ping = Message.event("herald.conformance.Ping", Schema.Struct({ n: Schema.Number }))
@@ -140,10 +140,10 @@ export const register = ({ test }: SuiteContext): void => {
       assert.match(dl.reason, /decode/i)
       assert.strictEqual(message.subject, dlq.subject)
       // The original message: headers (identity included) and body unchanged.
-      assert.strictEqual(header(message.raw, Wire.HeaderNames.messageId), bad)
+      assert.strictEqual(Wire.header(message.raw, Wire.HeaderNames.messageId), bad)
       assert.strictEqual(message.envelope.identity.messageId, bad)
       assert.strictEqual(message.envelope.type, "herald.conformance.Ping")
-      assert.strictEqual(header(message.raw, "x-conformance"), kit.prefix)
+      assert.strictEqual(Wire.header(message.raw, "x-conformance"), kit.prefix)
       assert.deepStrictEqual(JSON.parse(new TextDecoder().decode(message.raw.body)), { n: "not a number" })
       const stats = yield* handle.stats
       assert.strictEqual(stats.deadLettered, 1)

@@ -10,7 +10,7 @@ import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type { SuiteContext } from "./context.ts"
-import { ensure, header, info, lag, lagCounts, readAll } from "./helpers.ts"
+import { ensure, info, lag, lagCounts, readAll } from "./helpers.ts"
 import { failsWith, type Kit, nOf } from "./kit.ts"
 
 const ackAll = (deliveries: ReadonlyArray<EventLog.Delivery>) =>
@@ -77,7 +77,7 @@ export const register = ({ test }: SuiteContext): void => {
       assert.deepStrictEqual(got.map((d) => d.pending), [1, 0])
       assert.deepStrictEqual(got.map((d) => [d.stream, d.consumer]), [[s, filtered], [s, filtered]])
       assert.strictEqual(got[0]!.envelope.identity.messageId, kit.envelope(1).identity.messageId)
-      assert.strictEqual(header(got[0]!.raw, Wire.HeaderNames.messageId), kit.envelope(1).identity.messageId)
+      assert.strictEqual(Wire.header(got[0]!.raw, Wire.HeaderNames.messageId), kit.envelope(1).identity.messageId)
       assert.isTrue(Number.isFinite(got[0]!.timestamp))
       yield* ackAll(got)
 

@@ -11,7 +11,7 @@ import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as Capture from "../../Capture.ts"
 import type { SuiteContext } from "./context.ts"
-import { appended, ensure, header, info, readAll } from "./helpers.ts"
+import { appended, ensure, info, readAll } from "./helpers.ts"
 import { failsWith, type Kit, nOf, reasonOf } from "./kit.ts"
 
 const raw = (kit: Kit, n: number) => {
@@ -75,8 +75,8 @@ export const register = ({ test }: SuiteContext): void => {
       assert.strictEqual(first.envelope.occurredAt, sent.occurredAt)
       assert.strictEqual(first.envelope.contentType, sent.contentType)
       assert.deepStrictEqual(first.envelope.headers, sent.headers)
-      assert.strictEqual(header(first.raw, Wire.HeaderNames.natsMsgId), sent.identity.messageId)
-      assert.strictEqual(header(first.raw, Wire.HeaderNames.messageId), sent.identity.messageId)
+      assert.strictEqual(Wire.header(first.raw, Wire.HeaderNames.natsMsgId), sent.identity.messageId)
+      assert.strictEqual(Wire.header(first.raw, Wire.HeaderNames.messageId), sent.identity.messageId)
       assert.deepStrictEqual([...first.raw.body], [...sent.body])
     }))
 

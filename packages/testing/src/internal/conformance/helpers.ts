@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import type { TransportError, Wire } from "@herald/transport"
+import type { TransportError } from "@herald/transport"
 import { EventLog, Topology } from "@herald/transport"
 import type * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -33,17 +33,6 @@ export const lag = (
   consumer: string
 ): Effect.Effect<EventLog.ConsumerLag, TransportError.TransportError, EventLog.EventLog> =>
   EventLog.EventLog.use((log) => log.lag(stream, consumer))
-
-/** A header of a raw message, looked up without case. @internal */
-export const header = (raw: Wire.RawMessage, name: string): string | undefined => {
-  const exact = raw.headers[name]
-  if (exact !== undefined) return exact
-  const lower = name.toLowerCase()
-  for (const key in raw.headers) {
-    if (key.toLowerCase() === lower) return raw.headers[key]
-  }
-  return undefined
-}
 
 /** The fields of a `ConsumerLag` that the tests compare. @internal */
 export const lagCounts = (lag: EventLog.ConsumerLag) => ({

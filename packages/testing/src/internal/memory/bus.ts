@@ -5,9 +5,10 @@
  * @since 0.1.0
  * @internal
  */
-import { type Ids, MessageIdentity } from "@herald/identity"
+import type { Ids } from "@herald/identity"
 import type { SubjectPattern } from "@herald/subject"
-import { type Bus, Envelope, TransportError, Wire } from "@herald/transport"
+import type { Bus, Envelope } from "@herald/transport"
+import { TransportError, Wire } from "@herald/transport"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -18,7 +19,7 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Inbound, Server, Subscription } from "./server.ts"
-import { error, header, millis, oneLine, validatePattern, validateSubject } from "./util.ts"
+import { error, millis, validatePattern, validateSubject } from "./util.ts"
 
 const defaultBufferSize = 65_536
 const defaultRequestTimeoutMs = 5_000
@@ -143,7 +144,7 @@ export const make = (server: Server): Bus.Bus["Service"] => {
               error(new TransportError.Timeout({ operation: `request on ${subject}`, millis: timeoutMs }))
             )
           }
-          const remote = header(answer.value, Wire.HeaderNames.error)
+          const remote = Wire.header(answer.value, Wire.HeaderNames.error)
           if (remote !== undefined) {
             return Effect.fail(error(new TransportError.RemoteError({ subject, detail: remote })))
           }
@@ -152,20 +153,13 @@ export const make = (server: Server): Bus.Bus["Service"] => {
       )
     })
 
-  const errorReply = (request: Bus.Received, detail: string): Wire.RawMessage => {
-    const text = oneLine(detail.length > 0 ? detail : "unknown error")
-    const envelope = Envelope.make({
-      identity: MessageIdentity.derive(request.envelope.identity, server.newId("herald-error") as Ids.MessageId),
-      type: "herald.error",
-      kind: "reply",
+  const errorReply = (request: Bus.Received, detail: string): Wire.RawMessage =>
+    Wire.errorReply({
+      request: request.envelope,
+      id: server.newId("herald-error") as Ids.MessageId,
       occurredAt: server.now(),
-      contentType: "text/plain",
-      body: new TextEncoder().encode(text),
-      headers: { [Wire.HeaderNames.error]: text }
+      detail
     })
-    const raw = Wire.encode(envelope)
-    return Result.isSuccess(raw) ? raw.success : { headers: { [Wire.HeaderNames.error]: text }, body: new Uint8Array(0) }
-  }
 
   const serve = <E, R>(
     pattern: string,

@@ -24,7 +24,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { Signal } from "./signal.ts"
-import { error, header, millis, validateHeaders, validateSubject } from "./util.ts"
+import { error, millis, validateHeaders, validateSubject } from "./util.ts"
 
 // -----------------------------------------------------------------------------
 // options
@@ -355,7 +355,7 @@ const removeSorted = (array: Array<number>, value: number): void => {
 }
 
 const numberHeader = (raw: Wire.RawMessage, name: string): number | undefined => {
-  const value = header(raw, name)
+  const value = Wire.header(raw, name)
   if (value === undefined || value === "") return undefined
   const n = Number(value)
   return Number.isFinite(n) ? n : undefined
@@ -596,13 +596,13 @@ export class Server {
     this.expire(stream, now)
     const norm = stream.norm
     // Dedupe first: a duplicate answers `duplicate: true` whatever it expects.
-    const msgId = header(raw, Wire.HeaderNames.natsMsgId)
+    const msgId = Wire.header(raw, Wire.HeaderNames.natsMsgId)
     if (msgId !== undefined && msgId !== "") {
       this.pruneDedupe(stream, now)
       const seen = stream.dedupe.get(msgId)
       if (seen !== undefined) return Result.succeed({ stream: stream.name, sequence: seen.seq, duplicate: true })
     }
-    const expectedStream = options?.expectedStream ?? header(raw, Wire.HeaderNames.expectedStream)
+    const expectedStream = options?.expectedStream ?? Wire.header(raw, Wire.HeaderNames.expectedStream)
     if (expectedStream !== undefined && expectedStream !== "" && expectedStream !== stream.name) {
       return Result.fail(
         error(

@@ -55,22 +55,6 @@ export const millis = (input: Duration.Input | undefined, fallback: number): num
 }
 
 /**
- * A header's value, looked up first exactly then without case.
- *
- * @since 0.1.0
- * @internal
- */
-export const header = (raw: Wire.RawMessage, name: string): string | undefined => {
-  const exact = raw.headers[name]
-  if (exact !== undefined) return exact
-  const lower = name.toLowerCase()
-  for (const key in raw.headers) {
-    if (key.toLowerCase() === lower) return raw.headers[key]
-  }
-  return undefined
-}
-
-/**
  * Validates every header of a raw message (token names, no CR/LF in values).
  *
  * @since 0.1.0
@@ -84,10 +68,3 @@ export const validateHeaders = (raw: Wire.RawMessage): Result.Result<void, Trans
   return Result.void
 }
 
-/**
- * One line of free text, fit for a header value.
- *
- * @since 0.1.0
- * @internal
- */
-export const oneLine = (s: string): string => s.replace(/[\r\n]+/g, " ").slice(0, 4096)

@@ -5,8 +5,8 @@
  * @since 0.1.0
  * @internal
  */
-import { IdGenerator, type Ids, MessageIdentity } from "@herald/identity"
-import { type Bus, Envelope, TransportError, Wire } from "@herald/transport"
+import { IdGenerator, type Ids } from "@herald/identity"
+import { type Bus, type Envelope, TransportError, Wire } from "@herald/transport"
 import type { Msg } from "@nats-io/nats-core"
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -46,7 +46,6 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
 }
 
 /** One line of free text, fit for a header value. */
-const oneLine = (s: string): string => s.replace(/[\r\n]+/g, " ").slice(0, 4096)
 
 const millis = (input: Duration.Input | undefined, fallback: number): number => {
   if (input === undefined) return fallback
@@ -182,21 +181,8 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
   /** The reply that tells the requester the handler failed (`RemoteError` there). */
   const errorReply = (request: Bus.Received, detail: string) =>
     Effect.gen(function*() {
-      const text = oneLine(detail.length > 0 ? detail : "unknown error")
       const id: Ids.MessageId = yield* ids.next
-      const envelope = Envelope.make({
-        identity: MessageIdentity.derive(request.envelope.identity, id),
-        type: "herald.error",
-        kind: "reply",
-        occurredAt: yield* Clock.currentTimeMillis,
-        contentType: "text/plain",
-        body: new TextEncoder().encode(text),
-        headers: { [Wire.HeaderNames.error]: text }
-      })
-      const raw = Wire.encode(envelope)
-      return Result.isSuccess(raw)
-        ? raw.success
-        : { headers: { [Wire.HeaderNames.error]: text }, body: new Uint8Array(0) } satisfies Wire.RawMessage
+      return Wire.errorReply({ request: request.envelope, id, occurredAt: yield* Clock.currentTimeMillis, detail })
     })
 
   const serve = Effect.fn("NatsBus.serve")(function*<E, R>(

@@ -130,7 +130,6 @@ export const sendAck = (
 export const nakPayload = (delayMillis: number): string =>
   delayMillis > 0 ? `-NAK ${JSON.stringify({ delay: Math.round(delayMillis * 1_000_000) })}` : "-NAK"
 
-const oneLine = (s: string): string => s.replace(/[\r\n]+/g, " ").slice(0, 1024)
 
 /**
  * Builds the delivery of a received message. `onSettled` is called after each
@@ -177,7 +176,7 @@ export const make = (
     term: (reason?: string) =>
       settle(
         "termed",
-        ctx.termWithReason && reason !== undefined && reason !== "" ? `+TERM ${oneLine(reason)}` : "+TERM",
+        ctx.termWithReason && reason !== undefined && reason !== "" ? `+TERM ${Wire.oneLine(reason, 1024)}` : "+TERM",
         "term"
       ),
     inProgress: Effect.suspend(() => (settled ? Effect.void : sendAck(ctx, received, "+WPI", "inProgress")))
