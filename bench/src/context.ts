@@ -20,6 +20,18 @@ export interface Sizes {
   readonly window: number
   /** Messages in the stream a consume run reads to the end. */
   readonly consume: number
+  /** Messages per outbox enqueue+relay run. */
+  readonly outbox: number
+  /** `Outbox.publish` calls per outbox transaction. */
+  readonly outboxTx: number
+  /** `publish`: `outboxTx` calls of `Outbox.publish` per transaction; `publishAll`: one call with `outboxTx` messages. */
+  readonly outboxMode: "publish" | "publishAll"
+  /** Outbox transactions running at once. */
+  readonly outboxWriters: number
+  /** Messages read per inbox run (the first ones of the consume stream). */
+  readonly inbox: number
+  /** Herald's consume concurrency in the inbox row. */
+  readonly inboxConcurrency: number
   /** Counted runs of each side (after one warm-up run each). */
   readonly runs: number
 }

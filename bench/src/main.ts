@@ -7,10 +7,12 @@
  * - `BENCH_SCALE` multiplies every message count (default 1)
  * - `BENCH_STORAGE` `file` (default) or `memory` for the JetStream streams
  * - `BENCH_ONLY` a comma-separated list of case keys (pubsub, request,
- *   append-seq, append-pipe, consume-1, consume-16, consume-1-ackack)
+ *   append-seq, append-pipe, consume-1, consume-16, consume-1-ackack,
+ *   outbox-pg, outbox-sqlite, inbox-pg)
  * - `BENCH_OUT` where to write the rows (default results/latest.json)
  */
-import { NatsServer } from "@herald/testing"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { NatsServer, TestDatabase } from "@herald/testing"
 import { Bus, EventLog } from "@herald/transport"
 import { NatsBus, NatsConnection, NatsEventLog } from "@herald/transport-nats"
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
@@ -19,11 +21,15 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
-import { mkdirSync, writeFileSync } from "node:fs"
-import { dirname, resolve } from "node:path"
+import type * as SqlClient from "effect/sql/SqlClient"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Core from "./cases/core.ts"
+import * as Inbox from "./cases/inbox.ts"
 import * as JetStream from "./cases/jetstream.ts"
+import * as Outbox from "./cases/outbox.ts"
 import type { BenchContext, Sizes } from "./context.ts"
 import { type Case, markdown, type Metric, now, type Row, rowOf, runCase, table } from "./harness.ts"
 
@@ -41,6 +47,12 @@ const sizes: Sizes = {
   appendPipelined: sized(20_000),
   window: 256,
   consume: sized(10_000),
+  outbox: sized(10_000),
+  outboxTx: Number(env("BENCH_OUTBOX_TX") ?? "100"),
+  outboxMode: env("BENCH_OUTBOX_MODE") === "publish" ? "publish" : "publishAll",
+  outboxWriters: Number(env("BENCH_OUTBOX_WRITERS") ?? "4"),
+  inbox: sized(4_000),
+  inboxConcurrency: Number(env("BENCH_INBOX_CONCURRENCY") ?? "16"),
   runs: Number(env("BENCH_RUNS") ?? "5")
 }
 const storage = env("BENCH_STORAGE") === "memory" ? StorageType.Memory : StorageType.File
@@ -48,9 +60,13 @@ const only = env("BENCH_ONLY")?.split(",").map((s) => s.trim())
 const here = dirname(fileURLToPath(import.meta.url))
 const out = resolve(here, "..", env("BENCH_OUT") ?? "results/latest.json")
 
+type Db = "pg" | "sqlite"
+
 interface Entry {
   readonly key: string
-  readonly make: (ctx: BenchContext) => Case
+  /** The database the case needs (built once, on first use). */
+  readonly db?: Db
+  readonly make: (ctx: BenchContext, sql: Context.Context<SqlClient.SqlClient>) => Case
   readonly metrics: ReadonlyArray<Metric>
 }
 
@@ -90,8 +106,38 @@ const entries: ReadonlyArray<Entry> = [
     key: "consume-1-ackack",
     make: (ctx) => JetStream.consume(ctx, 1, "ackAck"),
     metrics: [throughput("JetStream consume+ack (herald c=1, raw await m.ackAck)")]
+  },
+  {
+    key: "outbox-pg",
+    db: "pg",
+    make: (ctx, sql) => Outbox.enqueueRelay(ctx, "pg", sql),
+    metrics: [throughput("outbox enqueue+relay (PostgreSQL)")]
+  },
+  {
+    key: "outbox-sqlite",
+    db: "sqlite",
+    make: (ctx, sql) => Outbox.enqueueRelay(ctx, "sqlite", sql),
+    metrics: [throughput("outbox enqueue+relay (SQLite)")]
+  },
+  {
+    key: "inbox-pg",
+    db: "pg",
+    make: (ctx, sql) => Inbox.inboxConsume(ctx, sizes.inboxConcurrency, sql),
+    metrics: [throughput("inbox-protected consume (PostgreSQL)")]
   }
 ]
+
+/** A fresh PostgreSQL database (dropped at the end) or a SQLite file in a temp directory (removed at the end). */
+const dbLayer = (db: Db) =>
+  db === "pg"
+    ? TestDatabase.layerPg({ prefix: "herald_bench", maxConnections: 40 })
+    : Layer.unwrap(Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "herald-bench-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      ),
+      (dir) => SqliteClient.layer({ filename: join(dir, "bench.db") })
+    ))
 
 const program = Effect.gen(function*() {
   const started = now()
@@ -122,13 +168,20 @@ const program = Effect.gen(function*() {
   const rows: Array<Row> = []
   const notes: Array<string> = []
   let filled = false
+  const dbs = new Map<Db, Context.Context<SqlClient.SqlClient>>()
   for (const entry of entries) {
     if (only !== undefined && !only.includes(entry.key)) continue
-    if (entry.key.startsWith("consume") && !filled) {
+    let sql = Context.empty() as Context.Context<SqlClient.SqlClient>
+    if (entry.db !== undefined) {
+      const built = dbs.get(entry.db) ?? (yield* Layer.build(dbLayer(entry.db)))
+      dbs.set(entry.db, built)
+      sql = built
+    }
+    if ((entry.key.startsWith("consume") || entry.key.startsWith("inbox")) && !filled) {
       yield* JetStream.fillConsumeStream(ctx)
       filled = true
     }
-    const samples = yield* runCase(entry.make(ctx), sizes.runs)
+    const samples = yield* runCase(entry.make(ctx, sql), sizes.runs)
     for (const metric of entry.metrics) {
       rows.push(rowOf(samples, metric))
       if (samples.incomplete) notes.push(`${metric.name}: herald did not finish in time; rate = acked / elapsed`)

@@ -19,7 +19,7 @@ const MESSAGE_ID = "Herald-Message-Id"
 const consumeDeadlineMillis = Number(process.env["BENCH_CONSUME_DEADLINE_MS"] ?? "5000")
 
 /** A fresh stream for one run, deleted after it. */
-const withStream = <A, E, R>(
+export const withStream = <A, E, R>(
   ctx: BenchContext,
   name: string,
   subjects: ReadonlyArray<string>,
@@ -32,7 +32,7 @@ const withStream = <A, E, R>(
   )
 
 /** Sends exactly what Herald sends for each envelope: its headers built once, the ids set per message. */
-const rawAppender = (ctx: BenchContext, messages: ReadonlyArray<Envelope.Envelope>) => {
+export const rawAppender = (ctx: BenchContext, messages: ReadonlyArray<Envelope.Envelope>) => {
   const headers: MsgHdrs = natsHeadersOf(messages[0]!)
   return (subject: string, i: number) => {
     const id = messages[i]!.identity.messageId
@@ -43,7 +43,7 @@ const rawAppender = (ctx: BenchContext, messages: ReadonlyArray<Envelope.Envelop
 }
 
 /** Runs `f(i)` for i in [0, n) with at most `window` promises in flight. */
-const pipelined = async (n: number, window: number, f: (i: number) => Promise<unknown>) => {
+export const pipelined = async (n: number, window: number, f: (i: number) => Promise<unknown>) => {
   let next = 0
   const lane = async () => {
     while (next < n) await f(next++)
@@ -121,7 +121,7 @@ export const fillConsumeStream = (ctx: BenchContext) =>
   })
 
 /** A fresh durable pull consumer for one run (explicit acks, from the first message), deleted after it. */
-const withConsumer = <A, E, R>(ctx: BenchContext, name: string, use: Effect.Effect<A, E, R>) =>
+export const withConsumer = <A, E, R>(ctx: BenchContext, name: string, use: Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
     Effect.promise(() =>
       ctx.jsm.consumers.add(CONSUME_STREAM, {
@@ -146,8 +146,13 @@ const withConsumer = <A, E, R>(ctx: BenchContext, name: string, use: Effect.Effe
  * - herald: `EventLog.consume` with a no-op handler at `concurrency`, timed
  *   until `stats.acked` reaches N.
  */
-export const consume = (ctx: BenchContext, concurrency: number, rawAck: "ack" | "ackAck"): Case => {
-  const n = ctx.sizes.consume
+export const consume = (
+  ctx: BenchContext,
+  concurrency: number,
+  rawAck: "ack" | "ackAck",
+  /** Messages read per run (the first `n` of the stream; default: all of it). */
+  n: number = ctx.sizes.consume
+): Case => {
   const tag = `c${concurrency}_${rawAck}`
   return {
     title: `JetStream consume + ack, ${n} messages, herald concurrency ${concurrency}, raw ${

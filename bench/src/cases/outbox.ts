@@ -1,0 +1,93 @@
+/**
+ * Outbox: N messages committed to the outbox table (transactions of
+ * `outboxTx` × `Outbox.publish`, `outboxWriters` transactions at once) while
+ * a relay (started before the clock) appends them to JetStream; timed from
+ * the first commit's start to the moment the relay has appended and marked
+ * sent the last one. Raw: nats.js `js.publish` of N messages, 256 in flight,
+ * as the pipelined append case.
+ */
+import { Outbox, OutboxMigrations, OutboxRelay, OutboxSql, OutboxStore } from "@herald/outbox"
+import { type Envelope, EventLog } from "@herald/transport"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import { type BenchContext, runTimeoutMillis, within, withinEffect } from "../context.ts"
+import { envelopes } from "../fixtures.ts"
+import { type Case, now } from "../harness.ts"
+import { pipelined, rawAppender, withStream } from "./jetstream.ts"
+
+export type Dialect = "pg" | "sqlite"
+
+const chunk = <A>(xs: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
+  Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size))
+
+export const enqueueRelay = (
+  ctx: BenchContext,
+  dialect: Dialect,
+  sqlContext: Context.Context<SqlClient.SqlClient>
+): Case => {
+  const n = ctx.sizes.outbox
+  const perTx = ctx.sizes.outboxTx
+  const writers = ctx.sizes.outboxWriters
+  const mode = ctx.sizes.outboxMode
+  return {
+    title:
+      `outbox enqueue+relay (${dialect}), ${n} messages, ${mode === "publishAll" ? `one Outbox.publishAll of ${perTx}` : `${perTx} Outbox.publish`} per transaction, ${writers} transactions at once; raw js.publish ${ctx.sizes.window} in flight`,
+    raw: (run) => {
+      const stream = `BENCH_OUTBOX_${dialect}_RAW_${run}`
+      const subject = `bench.outbox.${dialect}.raw.${run}.orders`
+      const messages = envelopes(n)
+      return withStream(ctx, stream, [`bench.outbox.${dialect}.raw.${run}.>`], Effect.promise(async () => {
+        const send = rawAppender(ctx, messages)
+        const t0 = now()
+        await within(runTimeoutMillis, `raw outbox run ${run}`, pipelined(n, ctx.sizes.window, (i) => send(subject, i)))
+        const t1 = now()
+        const info = await ctx.jsm.streams.info(stream)
+        if (info.state.messages !== n) throw new Error(`raw outbox: ${info.state.messages} stored, expected ${n}`)
+        return { rate: n / ((t1 - t0) / 1000) }
+      }))
+    },
+    herald: (run) => {
+      const stream = `BENCH_OUTBOX_${dialect}_HERALD_${run}`
+      const subject = `bench.outbox.${dialect}.herald.${run}.orders`
+      const table = `bench_outbox_${run}`
+      const batches = chunk(envelopes(n), perTx)
+      return withStream(
+        ctx,
+        stream,
+        [`bench.outbox.${dialect}.herald.${run}.>`],
+        Effect.scoped(Effect.gen(function*() {
+          // Untimed: a fresh table, the store, the relay started and idle.
+          yield* OutboxMigrations.migrate({ table })
+          const store = yield* OutboxSql.make({ table })
+          const outbox = yield* Outbox.make.pipe(Effect.provideService(OutboxStore.OutboxStore, store))
+          const relay = yield* OutboxRelay.make().pipe(
+            Effect.provideService(OutboxStore.OutboxStore, store),
+            Effect.provideService(EventLog.EventLog, ctx.eventLog)
+          )
+          const sql = yield* SqlClient.SqlClient
+          const write = (batch: ReadonlyArray<Envelope.Envelope>) =>
+            sql.withTransaction(
+              mode === "publishAll"
+                ? outbox.publishAll(batch.map((envelope) => ({ subject, envelope })))
+                : Effect.forEach(batch, (e) => outbox.publish(subject, e), { discard: true })
+            )
+          const t0 = now()
+          yield* Effect.forEach(batches, write, { concurrency: writers, discard: true })
+          const t1 = now()
+          while ((yield* relay.stats).published < n) yield* Effect.sleep(1)
+          const t2 = now()
+          const info = yield* Effect.promise(() => ctx.jsm.streams.info(stream))
+          if (info.state.messages !== n) {
+            return yield* Effect.die(new Error(`herald outbox: ${info.state.messages} stored, expected ${n}`))
+          }
+          return { rate: n / ((t2 - t0) / 1000), enqueue: n / ((t1 - t0) / 1000), tail: t2 - t1 }
+        })).pipe(
+          Effect.provideContext(sqlContext),
+          withinEffect(runTimeoutMillis, `herald outbox run ${run}`),
+          Effect.orDie
+        )
+      )
+    }
+  }
+}
