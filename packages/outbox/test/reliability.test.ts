@@ -9,7 +9,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
-import { NatsServer, TestDatabase } from "@herald/testing"
+import { NatsServer, TestDatabase, Wait } from "@herald/testing"
 import { EventLog, Topology } from "@herald/transport"
 import { NatsTransport } from "@herald/transport-nats"
 import * as Context from "effect/Context"
@@ -56,55 +56,7 @@ const outboxOn = (table: string) =>
     Layer.provide(OutboxMigrations.layer({ table }))
   )
 
-/** Fails the test (a defect with `what`) when `self` does not finish within `bound`. */
-const bounded = <A, E, R>(self: Effect.Effect<A, E, R>, bound: Duration.Input, what: string | (() => string)) =>
-  Effect.timeoutOrElse(self, {
-    duration: bound,
-    orElse: () =>
-      Effect.die(
-        new Error(
-          `${typeof what === "string" ? what : what()}: not done within ${Duration.format(Duration.fromInputUnsafe(bound))}`
-        )
-      )
-  })
-
-/** Polls `probe` every 50 ms until `done`, for at most `bound`; the failure names the last value seen. */
-const until = <A, E, R>(
-  probe: Effect.Effect<A, E, R>,
-  done: (a: A) => boolean,
-  what: string,
-  bound: Duration.Input = "30 seconds"
-) => {
-  let last: A | undefined = undefined
-  let lastError: unknown = undefined
-  return bounded(
-    Effect.gen(function*() {
-      while (true) {
-        const result = yield* Effect.result(probe)
-        if (result._tag === "Success") {
-          last = result.success
-          if (done(result.success)) return result.success
-        } else lastError = result.failure
-        yield* Effect.sleep("50 millis")
-      }
-    }),
-    bound,
-    () =>
-      `${what}; last seen ${JSON.stringify(last)}${
-        lastError === undefined ? "" : `; last error ${String((lastError as Error)?.message ?? lastError)}`
-      }`
-  )
-}
-
-/** Runs `self` unless the consumer runner stops first, which fails the test with the runner's error. */
-const whileRunning = <A, E, R>(handle: EventLog.ConsumerHandle, self: Effect.Effect<A, E, R>) =>
-  Effect.raceFirst(
-    self,
-    Effect.flatMap(
-      Effect.flip(handle.await),
-      (e) => Effect.die(new Error(`the consumer runner stopped: ${e.reason._tag}: ${e.message}`))
-    )
-  )
+const { bounded, until, whileRunning } = Wait
 
 class Rollback extends Data.TaggedError("Rollback")<{}> {}
 

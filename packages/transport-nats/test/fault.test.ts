@@ -11,10 +11,9 @@
  * `StreamNotFound` instead of stalling — is covered by
  * `consume-restart.test.ts`.)
  */
-import { Fixtures, NatsServer } from "@herald/testing"
+import { Fixtures, NatsServer, Wait } from "@herald/testing"
 import { DeadLetter, EventLog, Topology, TransportError, Wire } from "@herald/transport"
 import { assert, describe, it } from "@effect/vitest"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -50,55 +49,7 @@ const withServer = <A, E, R>(
     )
   })
 
-/** Fails the test (a defect with `what`) when `self` does not finish within `bound`. */
-const bounded = <A, E, R>(self: Effect.Effect<A, E, R>, bound: Duration.Input, what: string | (() => string)) =>
-  Effect.timeoutOrElse(self, {
-    duration: bound,
-    orElse: () =>
-      Effect.die(
-        new Error(
-          `${typeof what === "string" ? what : what()}: not done within ${Duration.format(Duration.fromInputUnsafe(bound))}`
-        )
-      )
-  })
-
-/** Polls `probe` every 50 ms until `done`, for at most `bound`; the failure names the last value seen. */
-const until = <A, E, R>(
-  probe: Effect.Effect<A, E, R>,
-  done: (a: A) => boolean,
-  what: string,
-  bound: Duration.Input = "30 seconds"
-) => {
-  let last: A | undefined = undefined
-  let lastError: E | undefined = undefined
-  return bounded(
-    Effect.gen(function*() {
-      while (true) {
-        const result = yield* Effect.result(probe)
-        if (result._tag === "Success") {
-          last = result.success
-          if (done(result.success)) return result.success
-        } else lastError = result.failure
-        yield* Effect.sleep("50 millis")
-      }
-    }),
-    bound,
-    () =>
-      `${what}; last seen ${JSON.stringify(last)}${
-        lastError === undefined ? "" : `; last error ${TransportError.describe(lastError)}`
-      }`
-  )
-}
-
-/** Runs `self` unless the runner stops first, which fails the test with the runner's error. */
-const whileRunning = <A, E, R>(handle: EventLog.ConsumerHandle, self: Effect.Effect<A, E, R>) =>
-  Effect.raceFirst(
-    self,
-    Effect.flatMap(
-      Effect.flip(handle.await),
-      (e) => Effect.die(new Error(`the consumer runner stopped: ${e.reason._tag}: ${e.message}`))
-    )
-  )
+const { bounded, until, whileRunning } = Wait
 
 /** What `append` failed with, by reason, on the way to an acknowledgement. */
 type Failures = Record<string, number>
