@@ -1,0 +1,37 @@
+import { describe, expect, it } from "@effect/vitest"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { blocks, moduleName, readmes } from "../readmes.ts"
+
+const root = path.resolve(import.meta.dirname, "../..")
+
+describe("READMEs", () => {
+  it("every ts block is checked or says it is partial, and names are unique", () => {
+    const all = readmes().flatMap(blocks)
+    expect(all.length).toBeGreaterThan(30)
+    const names = all.map(moduleName)
+    expect(new Set(names).size).toBe(names.length)
+    for (const block of all.filter((b) => b.partial)) {
+      expect(block.code.split("\n")[0]).toMatch(/^\s*\/\/\s*partial\b.{8,}/)
+    }
+  })
+
+  it("the top README's example runs", () => {
+    const [example] = blocks(path.join(root, "README.md"))
+    expect(example).toBeDefined()
+    const dir = fs.mkdtempSync(path.join(import.meta.dirname, "..", ".run-"))
+    try {
+      const file = path.join(dir, "example.ts")
+      fs.writeFileSync(file, example!.code)
+      const output = execFileSync(
+        process.execPath,
+        ["--conditions=@herald/source", "--disable-warning=ExperimentalWarning", file],
+        { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 }
+      )
+      expect(output).toContain("billing o-1")
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
