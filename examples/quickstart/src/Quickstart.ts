@@ -20,14 +20,14 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 
 // Subjects follow {env}.{app}.{kind}.{aggregate}.{action}.
-export const shop = Namespace.unsafeMake({ env: "dev", app: "shop" })
+export const shop = Namespace.makeUnsafe({ env: "dev", app: "shop" })
 
 export const subjects = {
-  placeOrder: shop.command("order", "place"),
-  orderPlaced: shop.event("order", "placed"),
-  stockReserved: shop.event("inventory", "reserved"),
-  shipmentScheduled: shop.event("shipping", "scheduled"),
-  orderStatus: shop.query("order", "status")
+  placeOrder: shop.subjectUnsafe("command", "order", "place"),
+  orderPlaced: shop.subjectUnsafe("event", "order", "placed"),
+  stockReserved: shop.subjectUnsafe("event", "inventory", "reserved"),
+  shipmentScheduled: shop.subjectUnsafe("event", "shipping", "scheduled"),
+  orderStatus: shop.subjectUnsafe("query", "order", "status")
 } as const
 
 export const PlaceOrder = Message.command(
@@ -48,7 +48,7 @@ export const OrderStatus = Message.reply("OrderStatus", Schema.Struct({ orderId:
 
 export const topology: Topology.Declaration = {
   streams: [
-    { name: "SHOP", subjects: [shop.pattern({ kind: "command" }), shop.pattern({ kind: "event" })] },
+    { name: "SHOP", subjects: [shop.patternUnsafe({ kind: "command" }), shop.patternUnsafe({ kind: "event" })] },
     Topology.deadLetterStream()
   ],
   consumers: [

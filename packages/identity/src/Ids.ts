@@ -192,7 +192,7 @@ export const causationToMessageId = (id: CausationId): MessageId => id as string
  * @category unsafe
  * @since 0.1.0
  */
-export const unsafeMessageId = (s: string): MessageId => {
+export const messageIdUnsafe = (s: string): MessageId => {
   const problem = idProblem(s)
   if (problem !== undefined) {
     throw new Error(`${JSON.stringify(s)} is not a valid id (${problem})`)

@@ -3,7 +3,7 @@ import { CausationTree, Ids, MessageIdentity } from "@herald/identity"
 import { Effect, Option, Result } from "effect"
 import * as fc from "fast-check"
 
-const id = Ids.unsafeMessageId
+const id = Ids.messageIdUnsafe
 const root = (m: string) => MessageIdentity.root(id(m))
 const derive = (parent: MessageIdentity.MessageIdentity, m: string) => MessageIdentity.derive(parent, id(m))
 /** An identity with an arbitrary causation id (for orphans and cycles). */

@@ -68,10 +68,10 @@ describe("Ids", () => {
     }))
 
   it("conversions keep the string", () => {
-    const id = Ids.unsafeMessageId("m-1")
+    const id = Ids.messageIdUnsafe("m-1")
     expect(Ids.toCorrelationId(id)).toBe("m-1")
     expect(Ids.toCausationId(id)).toBe("m-1")
     expect(Ids.causationToMessageId(Ids.toCausationId(id))).toBe("m-1")
-    expect(() => Ids.unsafeMessageId("m 1")).toThrow("\"m 1\" is not a valid id (whitespace at 1)")
+    expect(() => Ids.messageIdUnsafe("m 1")).toThrow("\"m 1\" is not a valid id (whitespace at 1)")
   })
 })

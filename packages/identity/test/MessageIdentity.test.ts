@@ -3,10 +3,10 @@ import { IdentityError, IdGenerator, Ids, MessageIdentity } from "@herald/identi
 import { Effect, Equal, Result, Schema } from "effect"
 import * as fc from "fast-check"
 
-const id = Ids.unsafeMessageId
+const id = Ids.messageIdUnsafe
 const { HeaderNames } = MessageIdentity
 
-const arbId = fc.stringMatching(/^[!-~]{1,128}$/).map(Ids.unsafeMessageId)
+const arbId = fc.stringMatching(/^[!-~]{1,128}$/).map(Ids.messageIdUnsafe)
 
 const lookupOf = (headers: Record<string, string>) => (name: string): string | undefined => headers[name]
 

@@ -112,45 +112,44 @@ export interface Namespace {
    */
   readonly all: SubjectPattern.SubjectPattern
   /**
-   * `env.app.kind.aggregate.action`, validated.
+   * `env.app.kind.aggregate.action`, validated: a part that is not a single
+   * valid token is an `InvalidToken` reason naming it.
    */
   subject(kind: Kind, aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError>
   /**
    * Like `subject`, but throws the `SubjectError`; meant for literals.
    */
-  unsafeSubject(kind: Kind, aggregate: string, action: string): Subject.Subject
+  subjectUnsafe(kind: Kind, aggregate: string, action: string): Subject.Subject
   /**
-   * `env.app.kind.aggregate.action` with each missing part replaced by `*`.
-   * Throws the `SubjectError` when a given part is not a single valid token
-   * (a part may also be `"*"`); see `patternResult` for the non-throwing
-   * form.
+   * `env.app.kind.aggregate.action` with each missing part replaced by `*`
+   * (a part may also be `"*"`), validated like `subject`.
    */
-  pattern(parts?: PatternParts): SubjectPattern.SubjectPattern
+  pattern(parts?: PatternParts): Result.Result<SubjectPattern.SubjectPattern, SubjectError.SubjectError>
   /**
-   * Like `pattern`, returning a `Result` instead of throwing.
+   * Like `pattern`, but throws the `SubjectError`; meant for literals.
    */
-  patternResult(parts?: PatternParts): Result.Result<SubjectPattern.SubjectPattern, SubjectError.SubjectError>
+  patternUnsafe(parts?: PatternParts): SubjectPattern.SubjectPattern
   /**
    * The parts of a subject of this namespace (same env and app, five tokens,
    * a known kind); `None` otherwise.
    */
   parse(subject: Subject.Subject | string): Option.Option<Parts>
   /**
-   * `env.app.event.aggregate.action`; throws on an invalid part.
+   * `subject("event", aggregate, action)`.
    */
-  event(aggregate: string, action: string): Subject.Subject
+  event(aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError>
   /**
-   * `env.app.command.aggregate.action`; throws on an invalid part.
+   * `subject("command", aggregate, action)`.
    */
-  command(aggregate: string, action: string): Subject.Subject
+  command(aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError>
   /**
-   * `env.app.query.aggregate.action`; throws on an invalid part.
+   * `subject("query", aggregate, action)`.
    */
-  query(aggregate: string, action: string): Subject.Subject
+  query(aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError>
   /**
-   * `env.app.reply.aggregate.action`; throws on an invalid part.
+   * `subject("reply", aggregate, action)`.
    */
-  reply(aggregate: string, action: string): Subject.Subject
+  reply(aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError>
 }
 
 const checkPart = (
@@ -194,13 +193,13 @@ class NamespaceImpl implements Namespace {
       : Result.fail(error)
   }
 
-  unsafeSubject(kind: Kind, aggregate: string, action: string): Subject.Subject {
+  subjectUnsafe(kind: Kind, aggregate: string, action: string): Subject.Subject {
     const result = this.subject(kind, aggregate, action)
     if (Result.isFailure(result)) throw result.failure
     return result.success
   }
 
-  patternResult(
+  pattern(
     parts: PatternParts = {}
   ): Result.Result<SubjectPattern.SubjectPattern, SubjectError.SubjectError> {
     const kind = parts.kind ?? "*"
@@ -214,8 +213,8 @@ class NamespaceImpl implements Namespace {
       : Result.fail(error)
   }
 
-  pattern(parts: PatternParts = {}): SubjectPattern.SubjectPattern {
-    const result = this.patternResult(parts)
+  patternUnsafe(parts: PatternParts = {}): SubjectPattern.SubjectPattern {
+    const result = this.pattern(parts)
     if (Result.isFailure(result)) throw result.failure
     return result.success
   }
@@ -225,20 +224,20 @@ class NamespaceImpl implements Namespace {
     return Option.isSome(parts) && parts.value.env === this.env && parts.value.app === this.app ? parts : Option.none()
   }
 
-  event(aggregate: string, action: string): Subject.Subject {
-    return this.unsafeSubject("event", aggregate, action)
+  event(aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError> {
+    return this.subject("event", aggregate, action)
   }
 
-  command(aggregate: string, action: string): Subject.Subject {
-    return this.unsafeSubject("command", aggregate, action)
+  command(aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError> {
+    return this.subject("command", aggregate, action)
   }
 
-  query(aggregate: string, action: string): Subject.Subject {
-    return this.unsafeSubject("query", aggregate, action)
+  query(aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError> {
+    return this.subject("query", aggregate, action)
   }
 
-  reply(aggregate: string, action: string): Subject.Subject {
-    return this.unsafeSubject("reply", aggregate, action)
+  reply(aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError> {
+    return this.subject("reply", aggregate, action)
   }
 }
 
@@ -263,7 +262,7 @@ export const make = (options: {
  * @since 0.1.0
  * @category unsafe
  */
-export const unsafeMake = (options: { readonly env: string; readonly app: string }): Namespace => {
+export const makeUnsafe = (options: { readonly env: string; readonly app: string }): Namespace => {
   const result = make(options)
   if (Result.isFailure(result)) throw result.failure
   return result.success

@@ -4,7 +4,7 @@
  * A `Subject` is a branded string that passed validation: it is not empty, at
  * most 4096 characters, has no whitespace, no empty token (`a..b`, `.a`,
  * `a.`) and no wildcard character (`*`, `>`). Build one with {@link make}
- * (a `Result`), {@link decode} (an `Effect`), {@link unsafeMake} (for
+ * (a `Result`), {@link decode} (an `Effect`), {@link makeUnsafe} (for
  * literals) or the {@link Subject} schema, and every failure is a typed
  * `SubjectError` saying which rule failed and where.
  *
@@ -75,7 +75,7 @@ export const decode = (s: string): Effect.Effect<Subject, SubjectError.SubjectEr
  * @since 0.1.0
  * @category unsafe
  */
-export const unsafeMake = (s: string): Subject => {
+export const makeUnsafe = (s: string): Subject => {
   const reason = core.validate(s, false)
   if (reason !== undefined) throw SubjectError.fromReason(reason)
   return s as Subject
@@ -114,4 +114,4 @@ export const join = (
  * @since 0.1.0
  * @category unsafe
  */
-export const unsafeJoin = (...parts: ReadonlyArray<Subject | string>): Subject => unsafeMake(parts.join("."))
+export const joinUnsafe = (...parts: ReadonlyArray<Subject | string>): Subject => makeUnsafe(parts.join("."))

@@ -71,7 +71,7 @@ export const decode = (s: string): Effect.Effect<SubjectPattern, SubjectError.Su
  * @since 0.1.0
  * @category unsafe
  */
-export const unsafeMake = (s: string): SubjectPattern => {
+export const makeUnsafe = (s: string): SubjectPattern => {
   const reason = core.validate(s, true)
   if (reason !== undefined) throw SubjectError.fromReason(reason)
   return s as SubjectPattern

@@ -68,7 +68,7 @@ export interface SubjectTemplate<P extends { readonly [K in keyof P]: string }, 
   /**
    * Like `format`, but throws the `SubjectError`.
    */
-  unsafeFormat(params: P): Subject.Subject
+  formatUnsafe(params: P): Subject.Subject
   /**
    * Recovers the parameters from a subject this template could have
    * formatted; `None` for any other string.
@@ -191,7 +191,7 @@ class Template<P extends { readonly [K in keyof P]: string }, T extends string> 
     return Result.succeed(out as Subject.Subject)
   }
 
-  unsafeFormat(params: P): Subject.Subject {
+  formatUnsafe(params: P): Subject.Subject {
     const result = this.format(params)
     if (Result.isFailure(result)) throw result.failure
     return result.success
@@ -231,7 +231,7 @@ export const make = <const T extends string>(
  * @since 0.1.0
  * @category unsafe
  */
-export const unsafeMake = <const T extends string>(template: T): SubjectTemplate<Params<T>, T> => {
+export const makeUnsafe = <const T extends string>(template: T): SubjectTemplate<Params<T>, T> => {
   const result = make(template)
   if (Result.isFailure(result)) throw result.failure
   return result.success

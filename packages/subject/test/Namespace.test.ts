@@ -10,16 +10,16 @@ const reasonOf = <A>(result: Result.Result<A, SubjectError.SubjectError>): Subje
 }
 
 describe("Namespace", () => {
-  const billing = Namespace.unsafeMake({ env: "prod", app: "billing" })
+  const billing = Namespace.makeUnsafe({ env: "prod", app: "billing" })
 
   it("builds subjects following {env}.{app}.{kind}.{aggregate}.{action}", () => {
     const r = billing.subject("event", "invoice", "created")
     expect(Result.isSuccess(r) && r.success).toBe("prod.billing.event.invoice.created")
-    expect(billing.unsafeSubject("query", "invoice", "get")).toBe("prod.billing.query.invoice.get")
-    expect(billing.event("invoice", "created")).toBe("prod.billing.event.invoice.created")
-    expect(billing.command("invoice", "send")).toBe("prod.billing.command.invoice.send")
-    expect(billing.query("invoice", "get")).toBe("prod.billing.query.invoice.get")
-    expect(billing.reply("invoice", "get")).toBe("prod.billing.reply.invoice.get")
+    expect(billing.subjectUnsafe("query", "invoice", "get")).toBe("prod.billing.query.invoice.get")
+    expect(billing.event("invoice", "created")).toStrictEqual(Result.succeed("prod.billing.event.invoice.created"))
+    expect(billing.command("invoice", "send")).toStrictEqual(Result.succeed("prod.billing.command.invoice.send"))
+    expect(billing.query("invoice", "get")).toStrictEqual(Result.succeed("prod.billing.query.invoice.get"))
+    expect(billing.reply("invoice", "get")).toStrictEqual(Result.succeed("prod.billing.reply.invoice.get"))
     expect(billing.env).toBe("prod")
     expect(billing.app).toBe("billing")
     expect(billing.prefix).toBe("prod.billing")
@@ -27,21 +27,23 @@ describe("Namespace", () => {
     expect(Namespace.kinds).toStrictEqual(["event", "command", "query", "reply"])
   })
 
-  it("patterns: missing parts become *", () => {
+  it("patterns: missing parts become *; pattern returns a Result like subject", () => {
+    expect(billing.pattern()).toStrictEqual(Result.succeed("prod.billing.*.*.*"))
+    expect(billing.pattern({ kind: "event" })).toStrictEqual(Result.succeed("prod.billing.event.*.*"))
     expect(billing.all).toBe("prod.billing.>")
-    expect(billing.pattern()).toBe("prod.billing.*.*.*")
-    expect(billing.pattern({ kind: "event" })).toBe("prod.billing.event.*.*")
-    expect(billing.pattern({ aggregate: "invoice" })).toBe("prod.billing.*.invoice.*")
-    expect(billing.pattern({ kind: "command", action: "send" })).toBe("prod.billing.command.*.send")
-    expect(billing.pattern({ kind: "event", aggregate: "invoice", action: "created" })).toBe(
+    expect(billing.patternUnsafe()).toBe("prod.billing.*.*.*")
+    expect(billing.patternUnsafe({ kind: "event" })).toBe("prod.billing.event.*.*")
+    expect(billing.patternUnsafe({ aggregate: "invoice" })).toBe("prod.billing.*.invoice.*")
+    expect(billing.patternUnsafe({ kind: "command", action: "send" })).toBe("prod.billing.command.*.send")
+    expect(billing.patternUnsafe({ kind: "event", aggregate: "invoice", action: "created" })).toBe(
       "prod.billing.event.invoice.created"
     )
-    expect(billing.pattern({ aggregate: "*" })).toBe("prod.billing.*.*.*")
-    const p = billing.pattern({ kind: "event" })
+    expect(billing.patternUnsafe({ aggregate: "*" })).toBe("prod.billing.*.*.*")
+    const p = billing.patternUnsafe({ kind: "event" })
     expect(SubjectPattern.isSubjectPattern(p)).toBe(true)
-    expect(SubjectPattern.matches(p, billing.event("invoice", "created"))).toBe(true)
-    expect(SubjectPattern.matches(p, billing.command("invoice", "send"))).toBe(false)
-    expect(SubjectPattern.matches(billing.all, billing.command("invoice", "send"))).toBe(true)
+    expect(SubjectPattern.matches(p, billing.subjectUnsafe("event", "invoice", "created"))).toBe(true)
+    expect(SubjectPattern.matches(p, billing.subjectUnsafe("command", "invoice", "send"))).toBe(false)
+    expect(SubjectPattern.matches(billing.all, billing.subjectUnsafe("command", "invoice", "send"))).toBe(true)
   })
 
   it("invalid parts are InvalidToken errors naming the part", () => {
@@ -66,10 +68,11 @@ describe("Namespace", () => {
       message:
         `namespace "prod.billing.{kind}.{aggregate}.{action}": parameter "kind" value "notify" is not one of event, command, query, reply`
     })
-    expect(reasonOf(billing.patternResult({ aggregate: "a.b" }))).toMatchObject({ _tag: "InvalidToken", value: "a.b" })
-    expect(reasonOf(billing.patternResult({ action: ">" }))).toMatchObject({ _tag: "InvalidToken", value: ">" })
-    expect(() => billing.pattern({ aggregate: "a b" })).toThrow(`parameter "aggregate" value "a b"`)
-    expect(() => billing.event("a.b", "c")).toThrow(`parameter "aggregate"`)
+    expect(reasonOf(billing.pattern({ aggregate: "a.b" }))).toMatchObject({ _tag: "InvalidToken", value: "a.b" })
+    expect(reasonOf(billing.pattern({ action: ">" }))).toMatchObject({ _tag: "InvalidToken", value: ">" })
+    expect(() => billing.patternUnsafe({ aggregate: "a b" })).toThrow(`parameter "aggregate" value "a b"`)
+    expect(() => billing.subjectUnsafe("event", "a.b", "c")).toThrow(`parameter "aggregate"`)
+    expect(reasonOf(billing.event("a.b", "c"))).toMatchObject({ _tag: "InvalidToken", value: "a.b" })
   })
 
   it("make validates env and app", () => {
@@ -85,7 +88,7 @@ describe("Namespace", () => {
       value: "my.shop"
     })
     expect(reasonOf(Namespace.make({ env: "dev", app: "shop*" }))).toMatchObject({ _tag: "InvalidToken" })
-    expect(() => Namespace.unsafeMake({ env: "de v", app: "shop" })).toThrow(`parameter "env"`)
+    expect(() => Namespace.makeUnsafe({ env: "de v", app: "shop" })).toThrow(`parameter "env"`)
   })
 
   it("parse", () => {
@@ -110,14 +113,14 @@ describe("Namespace", () => {
     const token = fc.string({ unit: fc.constantFrom("a", "b", "Z", "0", "-", "_", "é"), minLength: 1, maxLength: 5 })
     fc.assert(
       fc.property(token, token, fc.constantFrom(...Namespace.kinds), token, token, (env, app, kind, aggregate, action) => {
-        const ns = Namespace.unsafeMake({ env, app })
-        const subject = ns.unsafeSubject(kind, aggregate, action)
+        const ns = Namespace.makeUnsafe({ env, app })
+        const subject = ns.subjectUnsafe(kind, aggregate, action)
         const parts = { env, app, kind, aggregate, action }
         expect(ns.parse(subject)).toStrictEqual(Option.some(parts))
         expect(Namespace.parse(subject)).toStrictEqual(Option.some(parts))
         expect(SubjectPattern.matches(ns.all, subject)).toBe(true)
-        expect(SubjectPattern.matches(ns.pattern({ kind }), subject)).toBe(true)
-        expect(SubjectPattern.matches(ns.pattern({ aggregate, action }), subject)).toBe(true)
+        expect(SubjectPattern.matches(ns.patternUnsafe({ kind }), subject)).toBe(true)
+        expect(SubjectPattern.matches(ns.patternUnsafe({ aggregate, action }), subject)).toBe(true)
       }),
       { numRuns: 300 }
     )

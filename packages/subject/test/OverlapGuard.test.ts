@@ -31,7 +31,7 @@ describe("OverlapGuard", () => {
 
   it("reports nothing for disjoint subjects", () => {
     const streams = [
-      { name: "ORDERS", subjects: [SubjectPattern.unsafeMake("orders.>")] },
+      { name: "ORDERS", subjects: [SubjectPattern.makeUnsafe("orders.>")] },
       { name: "ORDERS_ROOT", subjects: ["orders"] },
       { name: "PAY", subjects: ["pay.*.created", "pay.*.updated", "pay.x"] }
     ]

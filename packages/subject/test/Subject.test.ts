@@ -117,11 +117,11 @@ describe("Subject", () => {
       expect(error.isRetryable).toBe(false)
     }))
 
-  it("unsafeMake returns the subject or throws the SubjectError", () => {
-    expect(Subject.unsafeMake("a.b")).toBe("a.b")
+  it("makeUnsafe returns the subject or throws the SubjectError", () => {
+    expect(Subject.makeUnsafe("a.b")).toBe("a.b")
     let caught: unknown
     try {
-      Subject.unsafeMake("a.>")
+      Subject.makeUnsafe("a.>")
     } catch (e) {
       caught = e
     }
@@ -143,8 +143,8 @@ describe("Subject", () => {
   })
 
   it("tokens and join", () => {
-    expect(Subject.tokens(Subject.unsafeMake("a.bb.c"))).toStrictEqual(["a", "bb", "c"])
-    const prefix = Subject.unsafeMake("prod.billing")
+    expect(Subject.tokens(Subject.makeUnsafe("a.bb.c"))).toStrictEqual(["a", "bb", "c"])
+    const prefix = Subject.makeUnsafe("prod.billing")
     const joined = Subject.join(prefix, "invoice", "created")
     expect(Result.isSuccess(joined) && joined.success).toBe("prod.billing.invoice.created")
     expectReason(
@@ -155,7 +155,7 @@ describe("Subject", () => {
       Subject.join("a", "b c"),
       new SubjectError.Whitespace({ input: "a.b c", position: 3 })
     )
-    expect(Subject.unsafeJoin("a", "b")).toBe("a.b")
+    expect(Subject.joinUnsafe("a", "b")).toBe("a.b")
   })
 
   it("SubjectError guards and retryability", () => {
@@ -212,19 +212,19 @@ describe("SubjectPattern validation", () => {
     expectReason(SubjectPattern.make(long), new SubjectError.TooLong({ input: long, length: 4097, max: 4096 }))
   })
 
-  it("schema, decode, unsafeMake, tokens, isWildcard, fromSubject", () => {
+  it("schema, decode, makeUnsafe, tokens, isWildcard, fromSubject", () => {
     const bad = Schema.decodeUnknownResult(SubjectPattern.SubjectPattern)("a.>.b")
     expect(Result.isFailure(bad) && bad.failure.message).toBe(
       `subject "a.>.b": ">" at position 2 (token 1) must be the last token`
     )
     expect(Effect.runSync(SubjectPattern.decode("a.*"))).toBe("a.*")
     expect(Effect.runSync(Effect.flip(SubjectPattern.decode("a*"))).reason._tag).toBe("PartialWildcard")
-    expect(() => SubjectPattern.unsafeMake("a b")).toThrow(`subject "a b": whitespace at position 1`)
-    expect(SubjectPattern.tokens(SubjectPattern.unsafeMake("a.*.>"))).toStrictEqual(["a", "*", ">"])
-    expect(SubjectPattern.isWildcard(SubjectPattern.unsafeMake("a.*"))).toBe(true)
-    expect(SubjectPattern.isWildcard(SubjectPattern.unsafeMake(">"))).toBe(true)
-    expect(SubjectPattern.isWildcard(SubjectPattern.unsafeMake("a.b"))).toBe(false)
-    const p = SubjectPattern.fromSubject(Subject.unsafeMake("a.b"))
+    expect(() => SubjectPattern.makeUnsafe("a b")).toThrow(`subject "a b": whitespace at position 1`)
+    expect(SubjectPattern.tokens(SubjectPattern.makeUnsafe("a.*.>"))).toStrictEqual(["a", "*", ">"])
+    expect(SubjectPattern.isWildcard(SubjectPattern.makeUnsafe("a.*"))).toBe(true)
+    expect(SubjectPattern.isWildcard(SubjectPattern.makeUnsafe(">"))).toBe(true)
+    expect(SubjectPattern.isWildcard(SubjectPattern.makeUnsafe("a.b"))).toBe(false)
+    const p = SubjectPattern.fromSubject(Subject.makeUnsafe("a.b"))
     expect(p).toBe("a.b")
     expect(SubjectPattern.matches(p, "a.b")).toBe(true)
   })

@@ -13,7 +13,7 @@ import {
   universe
 } from "./reference.ts"
 
-const P = SubjectPattern.unsafeMake
+const P = SubjectPattern.makeUnsafe
 const { contains, matches, overlaps } = SubjectPattern
 
 describe("SubjectPattern.matches", () => {
@@ -69,7 +69,7 @@ describe("SubjectPattern.matches", () => {
   })
 
   it("accepts a branded Subject", () => {
-    expect(matches(P("a.>"), Subject.unsafeMake("a.b"))).toBe(true)
+    expect(matches(P("a.>"), Subject.makeUnsafe("a.b"))).toBe(true)
   })
 })
 

@@ -10,7 +10,7 @@ const reasonOf = <A>(result: Result.Result<A, SubjectError.SubjectError>): Subje
 }
 
 describe("SubjectTemplate", () => {
-  const created = SubjectTemplate.unsafeMake("orders.{orderId}.created")
+  const created = SubjectTemplate.makeUnsafe("orders.{orderId}.created")
 
   it("computes the parameter type from the text", () => {
     expectTypeOf<SubjectTemplate.Params<"orders.{orderId}.created">>().toEqualTypeOf<{ readonly orderId: string }>()
@@ -26,13 +26,13 @@ describe("SubjectTemplate", () => {
   it("format", () => {
     const r = created.format({ orderId: "42" })
     expect(Result.isSuccess(r) && r.success).toBe("orders.42.created")
-    expect(created.unsafeFormat({ orderId: "ab-c_1" })).toBe("orders.ab-c_1.created")
+    expect(created.formatUnsafe({ orderId: "ab-c_1" })).toBe("orders.ab-c_1.created")
     // @ts-expect-error a missing parameter is a type error
     const missing = created.format({})
     expect(reasonOf(missing)).toMatchObject({ _tag: "InvalidToken", input: "orders.{orderId}.created" })
     // extra keys are ignored
     const extra = { orderId: "7", other: "x" }
-    expect(created.unsafeFormat(extra)).toBe("orders.7.created")
+    expect(created.formatUnsafe(extra)).toBe("orders.7.created")
   })
 
   it("format rejects values that are not single tokens, naming the parameter", () => {
@@ -52,11 +52,11 @@ describe("SubjectTemplate", () => {
       })
       expect(Result.isFailure(r) && r.failure.message).toBe(message)
     }
-    expect(() => created.unsafeFormat({ orderId: "a.b" })).toThrow(`parameter "orderId" value "a.b"`)
+    expect(() => created.formatUnsafe({ orderId: "a.b" })).toThrow(`parameter "orderId" value "a.b"`)
   })
 
   it("format fails with TooLong when the result exceeds 4096 characters", () => {
-    const t = SubjectTemplate.unsafeMake("a.{x}")
+    const t = SubjectTemplate.makeUnsafe("a.{x}")
     const r = t.format({ x: "b".repeat(4095) })
     expect(reasonOf(r)).toMatchObject({ _tag: "TooLong", length: 4097, max: 4096 })
     expect(Result.isSuccess(t.format({ x: "b".repeat(4094) }))).toBe(true)
@@ -64,13 +64,13 @@ describe("SubjectTemplate", () => {
 
   it("parse", () => {
     expect(created.parse("orders.42.created")).toStrictEqual(Option.some({ orderId: "42" }))
-    expect(created.parse(Subject.unsafeMake("orders.x.created"))).toStrictEqual(Option.some({ orderId: "x" }))
+    expect(created.parse(Subject.makeUnsafe("orders.x.created"))).toStrictEqual(Option.some({ orderId: "x" }))
     expect(created.parse("orders.42.updated")).toStrictEqual(Option.none())
     expect(created.parse("orders.42.created.x")).toStrictEqual(Option.none())
     expect(created.parse("orders.created")).toStrictEqual(Option.none())
     expect(created.parse("orders..created")).toStrictEqual(Option.none())
     expect(created.parse("orders.*.created")).toStrictEqual(Option.none())
-    const multi = SubjectTemplate.unsafeMake("{tenant}.orders.{orderId}.{event}")
+    const multi = SubjectTemplate.makeUnsafe("{tenant}.orders.{orderId}.{event}")
     expect(multi.parse("acme.orders.1.shipped")).toStrictEqual(
       Option.some({ tenant: "acme", orderId: "1", event: "shipped" })
     )
@@ -80,12 +80,12 @@ describe("SubjectTemplate", () => {
     expect(created.pattern).toBe("orders.*.created")
     expect(created.placeholders).toStrictEqual(["orderId"])
     expect(created.template).toBe("orders.{orderId}.created")
-    const multi = SubjectTemplate.unsafeMake("{tenant}.orders.{orderId}.{event}")
+    const multi = SubjectTemplate.makeUnsafe("{tenant}.orders.{orderId}.{event}")
     expect(multi.pattern).toBe("*.orders.*.*")
     expect(multi.placeholders).toStrictEqual(["tenant", "orderId", "event"])
-    const plain = SubjectTemplate.unsafeMake("a.b")
+    const plain = SubjectTemplate.makeUnsafe("a.b")
     expect(plain.pattern).toBe("a.b")
-    expect(plain.unsafeFormat({})).toBe("a.b")
+    expect(plain.formatUnsafe({})).toBe("a.b")
     expect(plain.parse("a.b")).toStrictEqual(Option.some({}))
   })
 
@@ -117,7 +117,7 @@ describe("SubjectTemplate", () => {
     expect(reasonOf(SubjectTemplate.make("a.x{id}.b")).message).toBe(
       `template "a.x{id}.b": token 1 at position 2: placeholder must be a whole token, got "x{id}"`
     )
-    expect(() => SubjectTemplate.unsafeMake("orders.{id")).toThrow(`unclosed placeholder`)
+    expect(() => SubjectTemplate.makeUnsafe("orders.{id")).toThrow(`unclosed placeholder`)
   })
 
   it("round trip: parse(format(params)) = params and the pattern matches (property)", () => {
@@ -132,10 +132,10 @@ describe("SubjectTemplate", () => {
       fc.property(shape, fc.array(value, { minLength: 6, maxLength: 6 }), (parts, values) => {
         let n = 0
         const text = parts.map((p) => (p === undefined ? `{p${n++}}` : p)).join(".")
-        const template = SubjectTemplate.unsafeMake(text)
+        const template = SubjectTemplate.makeUnsafe(text)
         const params: Record<string, string> = {}
         for (let i = 0; i < n; i++) params[`p${i}`] = values[i]!
-        const subject = template.unsafeFormat(params)
+        const subject = template.formatUnsafe(params)
         expect(Subject.isSubject(subject)).toBe(true)
         expect(template.parse(subject)).toStrictEqual(Option.some(params))
         expect(SubjectPattern.matches(template.pattern, subject)).toBe(true)
@@ -153,7 +153,7 @@ describe("SubjectTemplate", () => {
         fc.string({ unit: fc.constantFrom("a", "b"), maxLength: 3 })
       )
       .map(([x, c, y]) => x + c + y)
-    const t = SubjectTemplate.unsafeMake("x.{first}.{second}")
+    const t = SubjectTemplate.makeUnsafe("x.{first}.{second}")
     fc.assert(
       fc.property(bad, fc.boolean(), (v, first) => {
         const r = t.format(first ? { first: v, second: "ok" } : { first: "ok", second: v })

@@ -3,7 +3,7 @@ import { SubjectPattern, SubjectTrie } from "@herald/subject"
 import * as fc from "fast-check"
 import { patternArb, subjectArb, universe } from "./reference.ts"
 
-const P = SubjectPattern.unsafeMake
+const P = SubjectPattern.makeUnsafe
 
 describe("SubjectTrie", () => {
   it("dispatches a subject to every matching registration in insertion order", () => {

@@ -798,7 +798,7 @@ export class Server {
         ).join("; ")
       ))
     }
-    const patterns = config.subjects.map((s) => SubjectPattern.unsafeMake(s))
+    const patterns = config.subjects.map((s) => SubjectPattern.makeUnsafe(s))
     const existing = this.streams.get(config.name)
     if (existing === undefined) {
       this.streams.set(config.name, {
@@ -844,7 +844,7 @@ export class Server {
     const stream = found.success
     const norm = normalizeConsumer(config)
     const name = `consumer ${config.stream}/${config.name}`
-    const filter = config.filterSubject === undefined ? undefined : SubjectPattern.unsafeMake(config.filterSubject)
+    const filter = config.filterSubject === undefined ? undefined : SubjectPattern.makeUnsafe(config.filterSubject)
     if (filter !== undefined && !stream.patterns.some((p) => SubjectPattern.overlaps(p, filter))) {
       return Result.fail(invalidConfig(
         `${name}: filterSubject ${JSON.stringify(config.filterSubject)} matches none of the stream's subjects`

@@ -380,8 +380,8 @@ export const checkConsumer = (
 ): Result.Result<void, TransportError.TransportError> => {
   const name = `consumer ${config.stream}/${config.name}`
   if (config.filterSubject !== undefined) {
-    const filter = SubjectPattern.unsafeMake(config.filterSubject)
-    const subjects = (stream.subjects ?? []).map((s) => SubjectPattern.unsafeMake(s))
+    const filter = SubjectPattern.makeUnsafe(config.filterSubject)
+    const subjects = (stream.subjects ?? []).map((s) => SubjectPattern.makeUnsafe(s))
     if (!subjects.some((p) => SubjectPattern.overlaps(p, filter))) {
       return Result.fail(
         invalid(`${name}: filterSubject ${JSON.stringify(config.filterSubject)} matches none of the stream's subjects`)
