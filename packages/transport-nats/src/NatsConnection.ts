@@ -70,7 +70,11 @@ export interface Tls {
  * @category models
  */
 export interface Options {
-  /** One URL or several, e.g. `nats://127.0.0.1:4222`. */
+  /**
+   * One URL or several, e.g. `nats://127.0.0.1:4222`. Credentials in a URL
+   * (`nats://user:password@host`, `nats://token@host`) are used as `auth`
+   * and never shown.
+   */
   readonly servers: string | ReadonlyArray<string>
   /** The client name the server shows. */
   readonly name?: string | undefined
@@ -202,13 +206,81 @@ const readFile = (path: string, what: string) =>
     catch: (e) => invalid(`${what} ${path} cannot be read: ${e instanceof Error ? e.message : String(e)}`)
   })
 
+const userInfo = /^([a-z]+:\/\/)([^@/?#]*)@(.*)$/i
+
+/**
+ * A server URL with its credentials (`nats://user:password@host`,
+ * `nats://token@host`) replaced by `***`, fit for a message or a log line.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const redactUrl = (url: string): string => {
+  const m = userInfo.exec(url)
+  return m === null ? url : `${m[1]}***@${m[3]}`
+}
+
+const decodePart = (part: string): string | undefined => {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return undefined
+  }
+}
+
+/** Splits the credentials out of a server URL: nats.js would ignore them and keep them in its URL. */
+const splitCredentials = (url: string): { readonly server: string; readonly auth: Auth | undefined } | undefined => {
+  const m = userInfo.exec(url)
+  if (m === null) return { server: url, auth: undefined }
+  const info = m[2]!
+  const colon = info.indexOf(":")
+  const server = `${m[1]}${m[3]}`
+  if (colon < 0) {
+    const token = decodePart(info)
+    return token === undefined || token === "" ? undefined : { server, auth: { _tag: "Token", token: Redacted.make(token) } }
+  }
+  const user = decodePart(info.slice(0, colon))
+  const password = decodePart(info.slice(colon + 1))
+  return user === undefined || password === undefined || user === ""
+    ? undefined
+    : { server, auth: { _tag: "UserPassword", user, password: Redacted.make(password) } }
+}
+
+const sameAuth = (a: Auth, b: Auth): boolean => {
+  switch (a._tag) {
+    case "Token":
+      return b._tag === "Token" && Redacted.value(a.token) === Redacted.value(b.token)
+    case "UserPassword":
+      return b._tag === "UserPassword" && a.user === b.user && Redacted.value(a.password) === Redacted.value(b.password)
+    default:
+      return false
+  }
+}
+
 const clientOptions = Effect.fnUntraced(function*(options: Options) {
-  const servers = typeof options.servers === "string" ? [options.servers] : [...options.servers]
-  if (servers.length === 0) return yield* Effect.fail(invalid("no NATS server given"))
-  for (const s of servers) {
-    if (!/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+(:\d+)?$/.test(s)) {
-      return yield* Effect.fail(invalid(`server ${JSON.stringify(s)} is not a NATS URL (nats://host:port)`))
+  const given = typeof options.servers === "string" ? [options.servers] : [...options.servers]
+  if (given.length === 0) return yield* Effect.fail(invalid("no NATS server given"))
+  const servers: Array<string> = []
+  let urlAuth: Auth | undefined
+  for (const s of given) {
+    if (typeof s !== "string" || !/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+(:\d+)?$/.test(s)) {
+      const shown = typeof s === "string" ? JSON.stringify(redactUrl(s)) : typeof s
+      return yield* Effect.fail(invalid(`server ${shown} is not a NATS URL (nats://host:port)`))
     }
+    const split = splitCredentials(s)
+    if (split === undefined) {
+      return yield* Effect.fail(invalid(`server ${JSON.stringify(redactUrl(s))} has malformed credentials`))
+    }
+    if (split.auth !== undefined) {
+      if (urlAuth !== undefined && !sameAuth(urlAuth, split.auth)) {
+        return yield* Effect.fail(invalid("the server URLs carry different credentials"))
+      }
+      urlAuth = split.auth
+    }
+    servers.push(split.server)
+  }
+  if (urlAuth !== undefined && options.auth !== undefined) {
+    return yield* Effect.fail(invalid("credentials are given both in a server URL and in auth: give them once"))
   }
   const out: NodeConnectionOptions = {
     servers,
@@ -227,7 +299,7 @@ const clientOptions = Effect.fnUntraced(function*(options: Options) {
     ...(options.pingInterval === undefined ? {} : { pingInterval: millis(options.pingInterval, 120_000) }),
     ...(options.maxPingOut === undefined ? {} : { maxPingOut: options.maxPingOut })
   }
-  const auth = options.auth
+  const auth = options.auth ?? urlAuth
   if (auth !== undefined) {
     switch (auth._tag) {
       case "Token":
