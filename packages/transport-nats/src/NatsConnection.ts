@@ -18,7 +18,6 @@
 import { TransportError } from "@herald/transport"
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import {
-  connect,
   credsAuthenticator,
   type NatsConnection as Client,
   type NodeConnectionOptions,
@@ -35,6 +34,7 @@ import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
+import { connect } from "./internal/connect.ts"
 import * as Errors from "./internal/errors.ts"
 import * as fs from "node:fs"
 
@@ -370,17 +370,30 @@ const toEvent = (status: Status): ConnectionEvent | undefined => {
 export const make = Effect.fnUntraced(function*(options: Options) {
   const opts = yield* clientOptions(options)
   const connectMillis = opts.timeout ?? 5_000
+  const operation = `connect to ${opts.servers}`
   const client = yield* Effect.acquireRelease(
-    Effect.tryPromise({
-      try: () => connect(opts),
-      catch: (e) => Errors.fromUnknown(e, { operation: `connect to ${opts.servers}`, timeoutMillis: connectMillis })
+    Effect.callback<Client, TransportError.TransportError>((resume) => {
+      let abandoned = false
+      connect(opts).then(
+        (client) => {
+          // Interrupted while connecting: nobody will release this one.
+          if (abandoned) void client.close().catch(() => undefined)
+          else resume(Effect.succeed(client))
+        },
+        (e) => {
+          if (!abandoned) resume(Effect.fail(Errors.fromUnknown(e, { operation, timeoutMillis: connectMillis })))
+        }
+      )
+      return Effect.sync(() => {
+        abandoned = true
+      })
     }).pipe(
       // nats.js enforces `timeout` itself; this is the backstop.
       Effect.timeoutOrElse({
         duration: connectMillis + 1_000,
         orElse: () =>
           Effect.fail(
-            TransportError.make(new TransportError.Timeout({ operation: `connect to ${opts.servers}`, millis: connectMillis }))
+            TransportError.make(new TransportError.Timeout({ operation, millis: connectMillis }))
           )
       })
     ),

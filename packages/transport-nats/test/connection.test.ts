@@ -94,6 +94,49 @@ layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })(
       )
     }))
 
+  it.effect("20 connects that time out against a silent peer leave no socket open", () =>
+    Effect.gen(function*() {
+      const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
+      const baseline = tcpSockets()
+      let accepted = 0
+      let open = 0
+      const sockets = new Set<Net.Socket>()
+      const silent = yield* Effect.acquireRelease(
+        Effect.callback<Net.Server>((resume) => {
+          const server = Net.createServer((socket) => {
+            accepted++
+            open++
+            sockets.add(socket)
+            socket.on("close", () => {
+              open--
+              sockets.delete(socket)
+            })
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.callback<void>((resume) => {
+            for (const socket of sockets) socket.destroy()
+            server.close(() => resume(Effect.void))
+          })
+      )
+      const address = silent.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const reasons: Array<string> = []
+      for (let i = 0; i < 20; i++) {
+        const reason = yield* reasonOf(connect({ servers: `nats://127.0.0.1:${port}`, connectTimeout: "200 millis" })).pipe(
+          Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die("connect hung") })
+        )
+        reasons.push(reason._tag)
+      }
+      assert.deepStrictEqual(reasons, Array.from({ length: 20 }, () => "Timeout"))
+      assert.strictEqual(accepted, 20)
+      // The peer sees every socket closed, and this process holds no socket
+      // more than before: nothing keeps it from exiting.
+      assert.strictEqual(yield* eventually(Effect.sync(() => open), (n) => n === 0), 0)
+      assert.isAtMost(yield* eventually(Effect.sync(tcpSockets), (n) => n <= baseline), baseline)
+    }))
+
   it.effect("status events: Disconnected then Reconnected when the server restarts", () =>
     Effect.gen(function*() {
       const server = yield* NatsServer.NatsServer
