@@ -32,7 +32,10 @@
  * after `COMMIT` returned. If the process dies between the commit and the
  * ack, the message comes back and is a duplicate. A failed `COMMIT` whose
  * outcome is unknown fails the middleware (`StoreError`, retryable): the
- * redelivery finds the record if the commit did happen.
+ * redelivery finds the record if the commit did happen. A failure of the
+ * store (a missing table, a lost connection, a deadlock) is retryable
+ * whatever the driver calls it; only a value of the message that the
+ * database refuses is not (see `InboxError.StoreError`).
  *
  * Query what was processed with `processed`, `record` and `records`;
  * delete old records with `cleanup` or `retention`.

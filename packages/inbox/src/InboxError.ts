@@ -12,11 +12,12 @@
  * | `InvalidConfig` | a bad table name, bucket name, duration, consumer name | no |
  * | `UnsupportedDialect` | the `SqlClient` is neither PostgreSQL nor SQLite | no |
  * | `NestedTransaction` | the middleware ran inside a transaction it does not own | no |
- * | `StoreError` | the database or the KV bucket failed | yes, unless the cause says it cannot heal (a syntax or authorization error) |
+ * | `StoreError` | the database or the KV bucket failed | yes, unless the message itself caused it (see `StoreError`) |
  * | `InProgress` | another delivery of the same message holds the KV claim | yes |
  *
  * @since 0.1.0
  */
+import { StoreFault } from "@herald/transport"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
@@ -93,8 +94,17 @@ export class NestedTransaction extends Schema.TaggedError<NestedTransaction>("@h
  * The store failed: a SQL error, a lost connection, a KV request that failed
  * or timed out. Nothing was recorded (or the outcome is unknown); trying the
  * message again is safe, since the record makes the retry idempotent.
- * Retryable unless the cause says otherwise in a way that cannot heal by
- * itself (a syntax error such as a missing table, refused credentials).
+ *
+ * `code` is the database's error code (a PostgreSQL SQLSTATE such as
+ * `42P01`, a SQLite result code name such as `SQLITE_CONSTRAINT_NOTNULL`, a
+ * KV failure such as `MessageTooLarge`) and `detail` its message.
+ * `retryable` is `false` only when the message itself caused the failure
+ * (`StoreFault.classify`: PostgreSQL classes 22, 23 and 54; SQLite
+ * `CONSTRAINT`, `TOOBIG` and `MISMATCH`; a KV value too large). Every other
+ * failure (a missing table, a lost connection, a serialization failure, a
+ * deadlock, a timeout, refused credentials, an unavailable bucket) is the
+ * store's, heals when the store does, and is retryable: the runner naks the
+ * message with backoff instead of dead-lettering it.
  *
  * @since 0.1.0
  * @category reasons
@@ -102,14 +112,18 @@ export class NestedTransaction extends Schema.TaggedError<NestedTransaction>("@h
 export class StoreError extends Schema.TaggedError<StoreError>("@herald/inbox/StoreError")("StoreError", {
   ...base,
   operation: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  code: Schema.optional(Schema.String),
+  retryable: Schema.Boolean
 }) {
   readonly [ReasonTypeId] = ReasonTypeId
   override get message(): string {
-    return `inbox ${this.operation}: ${this.detail}`
+    return `inbox ${this.operation}: ${this.code === undefined ? this.detail : `${this.code} ${this.detail}`}${
+      this.retryable ? "" : " (caused by the message; not retryable)"
+    }`
   }
   get isRetryable(): boolean {
-    return !permanent(this.cause)
+    return this.retryable
   }
 }
 
@@ -137,15 +151,6 @@ export class InProgress extends Schema.TaggedError<InProgress>("@herald/inbox/In
   get isRetryable(): boolean {
     return true
   }
-}
-
-const permanentTags = new Set(["SqlSyntaxError", "AuthenticationError", "AuthorizationError"])
-
-/** A SQL error (or a transport error) that retrying cannot fix. */
-const permanent = (cause: unknown): boolean => {
-  if (!Predicate.hasProperty(cause, "reason") || !Predicate.hasProperty(cause.reason, "_tag")) return false
-  const tag = cause.reason._tag
-  return typeof tag === "string" && permanentTags.has(tag)
 }
 
 /**
@@ -191,14 +196,35 @@ export class InboxError extends Schema.TaggedError<InboxError>("@herald/inbox/In
  */
 export const make = (reason: InboxErrorReason): InboxError => new InboxError({ reason })
 
+/** A unique violation: PostgreSQL `23505`, SQLite's primary key and unique constraints. */
+const duplicateKeyCodes = new Set(["23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"])
+
 /**
- * A `StoreError` for a failed operation, described from its cause.
+ * A `StoreError` for a failed operation, classified from its cause by
+ * `StoreFault.classify` (the database's code and message, and whether the
+ * message caused it).
+ *
+ * With `ownKey: true` (the statement that inserts the inbox's own record),
+ * a unique violation is the inbox's duplicate handling at work, not a fault
+ * of the message: another delivery recorded the same message at the same
+ * time. It is retryable: the redelivery finds the record and is a duplicate.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const store = (operation: string, cause: unknown): InboxError =>
-  make(new StoreError({ operation, detail: describe(cause), cause }))
+export const store = (operation: string, cause: unknown, options?: { readonly ownKey?: boolean | undefined }): InboxError => {
+  const fault = StoreFault.classify(cause)
+  const ownDuplicate = options?.ownKey === true && fault.code !== undefined && duplicateKeyCodes.has(fault.code)
+  return make(
+    new StoreError({
+      operation,
+      detail: fault.message,
+      ...(fault.code === undefined ? {} : { code: fault.code }),
+      retryable: ownDuplicate || !fault.causedByMessage,
+      cause
+    })
+  )
+}
 
 /**
  * An `InvalidConfig`.
@@ -223,11 +249,3 @@ export const isInboxError = (u: unknown): u is InboxError => Predicate.hasProper
  * @category guards
  */
 export const isInboxErrorReason = (u: unknown): u is InboxErrorReason => Predicate.hasProperty(u, ReasonTypeId)
-
-const describe = (u: unknown): string => {
-  if (Predicate.hasProperty(u, "message") && typeof u.message === "string" && u.message.length > 0) {
-    return Predicate.hasProperty(u, "_tag") ? `${String(u._tag)}: ${u.message}` : u.message
-  }
-  if (Predicate.hasProperty(u, "_tag")) return String(u._tag)
-  return String(u)
-}

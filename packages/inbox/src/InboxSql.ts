@@ -73,6 +73,14 @@ class EffectFailure<E> {
   }
 }
 
+/** A failure of the statement that inserts the record, told apart from the transaction's (begin, commit). */
+class InsertFailure {
+  readonly error: unknown
+  constructor(error: unknown) {
+    this.error = error
+  }
+}
+
 const toNumber = (value: number | string | bigint): number => typeof value === "number" ? value : Number(value)
 
 const toRecord = (row: Table.Row): InboxStore.InboxRecord => ({
@@ -141,7 +149,7 @@ export const make = Effect.fn("InboxSql.make")(function*(options?: Options) {
                 entry.type,
                 entry.deliveryCount,
                 now
-              ]),
+              ]).pipe(Effect.mapError((e) => new InsertFailure(e))),
               (rows): Effect.Effect<InboxStore.Outcome, EffectFailure<E>, R> =>
                 rows.length === 0
                   ? Effect.succeed("duplicate")
@@ -149,7 +157,11 @@ export const make = Effect.fn("InboxSql.make")(function*(options?: Options) {
             )
           ).pipe(
             Effect.mapError((e): E | InboxError.InboxError =>
-              e instanceof EffectFailure ? (e.error as E) : InboxError.store(`record in ${label}`, e)
+              e instanceof EffectFailure
+                ? (e.error as E)
+                : e instanceof InsertFailure
+                ? InboxError.store(`record in ${label}`, e.error, { ownKey: true })
+                : InboxError.store(`record in ${label}`, e)
             )
           )))
 
