@@ -23,6 +23,7 @@ import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Envelope from "./Envelope.ts"
+import type * as Foreign from "./Foreign.ts"
 import type * as TransportError from "./TransportError.ts"
 import type * as Wire from "./Wire.ts"
 
@@ -61,6 +62,11 @@ export interface SubscribeOptions {
   readonly bufferSize?: number | undefined
   /** Called with a message that is not a valid envelope (default: log a warning). */
   readonly onInvalid?: ((subject: string, error: TransportError.TransportError) => Effect.Effect<void>) | undefined
+  /**
+   * Accept messages without Herald's headers (from services that do not speak
+   * Herald): their identity is synthesized (see `Foreign`). Off by default.
+   */
+  readonly foreign?: Foreign.Options | undefined
 }
 
 /**
@@ -72,6 +78,11 @@ export interface SubscribeOptions {
 export interface RequestOptions {
   /** How long to wait for the reply (default 5 seconds). */
   readonly timeout?: Duration.Input | undefined
+  /**
+   * Accept a reply without Herald's headers (a plain responder): it joins the
+   * request's flow (correlation = the request's, causation = the request's id).
+   */
+  readonly foreign?: Foreign.Options | undefined
 }
 
 /**
@@ -84,6 +95,8 @@ export interface ServeOptions {
   readonly queue?: string | undefined
   /** Requests handled at once (default 1; requests are served in arrival order). */
   readonly concurrency?: number | undefined
+  /** Accept requests without Herald's headers (for instance a plain `nc.request`); see `Foreign`. */
+  readonly foreign?: Foreign.Options | undefined
 }
 
 /**

@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Bus from "./Bus.ts"
 import type * as Envelope from "./Envelope.ts"
+import type * as Foreign from "./Foreign.ts"
 import type * as TransportError from "./TransportError.ts"
 import type * as Wire from "./Wire.ts"
 
@@ -102,6 +103,13 @@ export interface PullOptions {
   readonly batch?: number | undefined
   /** How long to wait for the first delivery when none is ready (default 1 second). */
   readonly expires?: Duration.Input | undefined
+  /**
+   * Accept messages without Herald's headers (written by services that do not
+   * speak Herald): their identity is synthesized (see `Foreign`; the message id
+   * falls back to `<stream>:<sequence>`, stable across redeliveries). Off by
+   * default: such a message is dead-lettered as undecodable.
+   */
+  readonly foreign?: Foreign.Options | undefined
 }
 
 /**
@@ -121,6 +129,13 @@ export interface ConsumeOptions {
   readonly deadLetterSubject?: string | undefined
   /** How long closing the scope waits for handlers in flight before it naks them (default 10 seconds). */
   readonly shutdownTimeout?: Duration.Input | undefined
+  /**
+   * Accept messages without Herald's headers (written by services that do not
+   * speak Herald): their identity is synthesized (see `Foreign`; the message id
+   * falls back to `<stream>:<sequence>`, stable across redeliveries). Off by
+   * default: such a message is dead-lettered as undecodable.
+   */
+  readonly foreign?: Foreign.Options | undefined
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { Ids } from "@herald/identity"
 import type { SubjectPattern } from "@herald/subject"
 import type { Bus, Envelope } from "@herald/transport"
-import { TransportError, Wire } from "@herald/transport"
+import { Foreign, TransportError, Wire } from "@herald/transport"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -59,9 +59,33 @@ export const make = (server: Server): Bus.Bus["Service"] => {
       return Effect.fromResult(server.publish(subject, raw.success))
     })
 
+  /** The envelope of an inbound message, accepting a foreign one when asked to. */
+  const accept = (
+    message: Inbound,
+    foreign: Foreign.Options | undefined,
+    kind: Envelope.Kind,
+    inReplyTo?: Envelope.Envelope["identity"]
+  ): Result.Result<Envelope.Envelope, TransportError.TransportError> =>
+    foreign === undefined || Result.isSuccess(message.decoded)
+      ? message.decoded
+      : Foreign.decodeRaw(message.raw, foreign, () => ({
+        subject: message.subject,
+        kind,
+        fallbackId: () => server.newId("foreign"),
+        now: server.now(),
+        inReplyTo
+      }))
+
   const subscribe = (
     pattern: string,
     options?: Bus.SubscribeOptions
+  ): Effect.Effect<Stream.Stream<Bus.Received>, TransportError.TransportError, Scope.Scope> =>
+    subscribeAs(pattern, options, "event")
+
+  const subscribeAs = (
+    pattern: string,
+    options: Bus.SubscribeOptions | undefined,
+    kind: Envelope.Kind
   ): Effect.Effect<Stream.Stream<Bus.Received>, TransportError.TransportError, Scope.Scope> =>
     Effect.gen(function*() {
       const valid = validatePattern(pattern)
@@ -94,15 +118,16 @@ export const make = (server: Server): Bus.Bus["Service"] => {
         })
       )
       return Stream.fromQueue(queue).pipe(
-        Stream.filterMapEffect((message: Inbound) =>
-          Result.isSuccess(message.decoded)
+        Stream.filterMapEffect((message: Inbound) => {
+          const decoded = accept(message, options?.foreign, kind)
+          return Result.isSuccess(decoded)
             ? Effect.succeed(Result.succeed<Bus.Received>({
               subject: message.subject,
-              envelope: message.decoded.success,
+              envelope: decoded.success,
               replyTo: message.replyTo
             }))
-            : Effect.as(onInvalid(message.subject, message.decoded.failure), Result.fail(message))
-        )
+            : Effect.as(onInvalid(message.subject, decoded.failure), Result.fail(message))
+        })
       )
     })
 
@@ -117,12 +142,12 @@ export const make = (server: Server): Bus.Bus["Service"] => {
         return Effect.fail(error(new TransportError.NoResponders({ subject })))
       }
       const inbox = server.newInbox()
-      const reply = Deferred.makeUnsafe<Wire.RawMessage>()
+      const reply = Deferred.makeUnsafe<Inbound>()
       const subscription: Subscription = {
         pattern: inbox as SubjectPattern.SubjectPattern,
         queue: undefined,
         push: (message) => {
-          Deferred.doneUnsafe(reply, Effect.succeed(message.raw))
+          Deferred.doneUnsafe(reply, Effect.succeed(message))
         }
       }
       return Effect.acquireUseRelease(
@@ -133,7 +158,7 @@ export const make = (server: Server): Bus.Bus["Service"] => {
             if (Result.isFailure(sent)) return Effect.fail(sent.failure)
             return Effect.raceFirst(
               Effect.map(Deferred.await(reply), Option.some),
-              Effect.as(server.sleep(timeoutMs), Option.none<Wire.RawMessage>())
+              Effect.as(server.sleep(timeoutMs), Option.none<Inbound>())
             )
           }),
         () => Effect.sync(() => server.removeSubscription(subscription))
@@ -144,11 +169,11 @@ export const make = (server: Server): Bus.Bus["Service"] => {
               error(new TransportError.Timeout({ operation: `request on ${subject}`, millis: timeoutMs }))
             )
           }
-          const remote = Wire.header(answer.value, Wire.HeaderNames.error)
+          const remote = Wire.header(answer.value.raw, Wire.HeaderNames.error)
           if (remote !== undefined) {
             return Effect.fail(error(new TransportError.RemoteError({ subject, detail: remote })))
           }
-          return Effect.fromResult(Wire.decodeRaw(answer.value))
+          return Effect.fromResult(accept(answer.value, options?.foreign, "reply", envelope.identity))
         })
       )
     })
@@ -167,7 +192,7 @@ export const make = (server: Server): Bus.Bus["Service"] => {
     options?: Bus.ServeOptions
   ): Effect.Effect<void, TransportError.TransportError, Scope.Scope | R> =>
     Effect.gen(function*() {
-      const requests = yield* subscribe(pattern, options?.queue === undefined ? undefined : { queue: options.queue })
+      const requests = yield* subscribeAs(pattern, { queue: options?.queue, foreign: options?.foreign }, "query")
       const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
       // A message without a reply subject is no request: it is not handled.
       const answer = (request: Bus.Received) => {

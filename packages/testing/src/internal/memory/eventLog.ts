@@ -121,7 +121,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       const loop: Effect.Effect<ReadonlyArray<EventLog.Delivery>, TransportError.TransportError> = Effect.suspend(
         () => {
           const wake = consumer.signal.current()
-          const result = server.take(consumer, batch)
+          const result = server.take(consumer, batch, options?.foreign)
           if (Result.isFailure(result)) return Effect.andThen(server.flushLogs, Effect.fail(result.failure))
           const taken = result.success.taken
           if (taken.length > 0) return Effect.as(server.flushLogs, taken.map((t) => toDelivery(t)))
@@ -219,7 +219,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
         Effect.gen(function*() {
           while (!stopping) {
             const wake = consumer.signal.current()
-            const result = server.take(consumer, 1)
+            const result = server.take(consumer, 1, options?.foreign)
             if (Result.isFailure(result)) {
               yield* server.flushLogs
               return yield* Effect.fail(result.failure)

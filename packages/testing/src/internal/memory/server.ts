@@ -17,7 +17,7 @@
  * @internal
  */
 import { OverlapGuard, SubjectPattern, SubjectTrie } from "@herald/subject"
-import { ConsumerPolicy, DeadLetter, Envelope, EventLog, Topology, TransportError, Wire } from "@herald/transport"
+import { ConsumerPolicy, DeadLetter, Envelope, EventLog, Foreign, Topology, TransportError, Wire } from "@herald/transport"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -759,6 +759,22 @@ export class Server {
     return entry.decoded
   }
 
+  /** {@link decode}, accepting a message without Herald's headers when `foreign` asks to. */
+  decodeAccepting(
+    stream: string,
+    entry: StoredEntry,
+    foreign: Foreign.Options | undefined
+  ): Result.Result<Envelope.Envelope, TransportError.TransportError> {
+    const decoded = this.decode(entry)
+    if (foreign === undefined || Result.isSuccess(decoded)) return decoded
+    return Foreign.decodeRaw(entry.raw, foreign, () => ({
+      subject: entry.subject,
+      kind: "event",
+      fallbackId: () => `${stream}:${entry.sequence}`,
+      now: entry.timestamp
+    }))
+  }
+
   info(stream: StreamState): EventLog.StreamInfo {
     this.expire(stream, this.now())
     return {
@@ -1117,7 +1133,13 @@ export class Server {
     }
   }
 
-  private deliver(consumer: ConsumerState, entry: PendingEntry, stored: StoredEntry, now: number): Taken | undefined {
+  private deliver(
+    consumer: ConsumerState,
+    entry: PendingEntry,
+    stored: StoredEntry,
+    now: number,
+    foreign: Foreign.Options | undefined
+  ): Taken | undefined {
     entry.deliveries++
     if (entry.due) {
       entry.due = false
@@ -1127,7 +1149,7 @@ export class Server {
     consumer.consumerSeq++
     if (stored.sequence > consumer.deliveredStream) consumer.deliveredStream = stored.sequence
     this.setDeadline(consumer, entry, now + this.waitMs(consumer, entry.deliveries))
-    const decoded = this.decode(stored)
+    const decoded = this.decodeAccepting(consumer.stream.name, stored, foreign)
     if (Result.isFailure(decoded)) {
       const decision = ConsumerPolicy.decide({
         error: decoded.failure,
@@ -1191,7 +1213,11 @@ export class Server {
    * Takes up to `max` deliveries that are ready now: redeliveries first, in
    * sequence order, then new messages while `maxAckPending` allows.
    */
-  take(consumer: ConsumerState, max: number): Result.Result<TakeResult, TransportError.TransportError> {
+  take(
+    consumer: ConsumerState,
+    max: number,
+    foreign?: Foreign.Options | undefined
+  ): Result.Result<TakeResult, TransportError.TransportError> {
     const live = this.checkLive(consumer)
     if (Result.isFailure(live)) return Result.fail(live.failure)
     const now = this.now()
@@ -1214,7 +1240,7 @@ export class Server {
           consumer.dueCount--
           continue
         }
-        const t = this.deliver(consumer, entry, stored, now)
+        const t = this.deliver(consumer, entry, stored, now, foreign)
         if (t === undefined) {
           if (!consumer.pending.has(seq)) deadLettered++
         } else taken.push(t)
@@ -1225,7 +1251,7 @@ export class Server {
       if (stored === undefined) break
       const entry: PendingEntry = { seq: stored.sequence, deliveries: 0, deadline: 0, naked: false, due: false }
       consumer.pending.set(stored.sequence, entry)
-      const t = this.deliver(consumer, entry, stored, now)
+      const t = this.deliver(consumer, entry, stored, now, foreign)
       if (t === undefined) {
         if (!consumer.pending.has(stored.sequence)) deadLettered++
       } else taken.push(t)

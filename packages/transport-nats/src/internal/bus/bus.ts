@@ -6,7 +6,7 @@
  * @internal
  */
 import { IdGenerator, type Ids } from "@herald/identity"
-import { type Bus, type Envelope, TransportError, Wire } from "@herald/transport"
+import { type Bus, type Envelope, type Foreign, TransportError, Wire } from "@herald/transport"
 import type { Msg } from "@nats-io/nats-core"
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -23,7 +23,7 @@ import * as Stream from "effect/Stream"
 import type * as NatsConnection from "../../NatsConnection.ts"
 import * as Errors from "../errors.ts"
 import { subscribeQueue, subscribeRaw } from "./subscribe.ts"
-import { checkSize, decode, header, toHeaders, validateHeaders, validateSubject } from "./wire.ts"
+import { checkSize, decode, decodeAccepting, header, toHeaders, validateHeaders, validateSubject } from "./wire.ts"
 
 const defaultBufferSize = 65_536
 const defaultRequestTimeoutMillis = 5_000
@@ -63,6 +63,7 @@ const millis = (input: Duration.Input | undefined, fallback: number): number => 
 export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsConnection["Service"]) {
   const client = connection.client
   const ids = yield* IdGenerator.makeUuidV7
+  const clock = yield* Clock.Clock
   const maxPayload = () => client.info?.max_payload ?? connection.server.maxPayload
 
   /** Sends a raw message that passed validation. */
@@ -100,6 +101,15 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
       return send(subject, message, `publish on ${subject}`)
     })
 
+  /** Where a foreign message was received: its subject, a fresh id, the time now. */
+  const foreignContext = (msg: Msg, kind: Envelope.Kind, inReplyTo?: Envelope.Envelope["identity"]) => (): Foreign.Context => ({
+    subject: msg.subject,
+    kind,
+    fallbackId: () => crypto.randomUUID(),
+    now: clock.currentTimeMillisUnsafe(),
+    inReplyTo
+  })
+
   const subscribeMsgs = (pattern: string, queue: string | undefined, bufferSize: number) =>
     subscribeRaw(connection, pattern, { queue, bufferSize })
 
@@ -109,14 +119,18 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
    * pure a chunk at a time: an Effect runs only for a chunk that holds an
    * invalid message (an Effect per message cost more than the decoding).
    */
-  const received = (msgs: Stream.Stream<Msg>, onInvalid: NonNullable<Bus.SubscribeOptions["onInvalid"]>) =>
+  const received = (
+    msgs: Stream.Stream<Msg>,
+    onInvalid: NonNullable<Bus.SubscribeOptions["onInvalid"]>,
+    foreign: Foreign.Options | undefined
+  ) =>
     Stream.transformPull(msgs, (pull) =>
       Effect.succeed(Effect.flatMap(pull, function loop(chunk): Pull.Pull<Arr.NonEmptyReadonlyArray<Bus.Received>> {
         const out: Array<Bus.Received> = []
         let invalid: Array<readonly [string, TransportError.TransportError]> | undefined
         for (let i = 0; i < chunk.length; i++) {
           const msg = chunk[i]!
-          const decoded = decode(msg)
+          const decoded = foreign === undefined ? decode(msg) : decodeAccepting(msg, foreign, foreignContext(msg, "event"))
           if (Result.isSuccess(decoded)) {
             out.push({
               subject: msg.subject,
@@ -140,16 +154,23 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
       : defaultBufferSize
     const queue = options?.queue === undefined || options.queue === "" ? undefined : options.queue
     const msgs = yield* subscribeMsgs(pattern, queue, bufferSize)
-    return received(msgs, options?.onInvalid ?? defaultOnInvalid)
+    return received(msgs, options?.onInvalid ?? defaultOnInvalid, options?.foreign)
   })
 
   /** The envelope of a reply, or why there is none. */
-  const replyOf = (subject: string, reply: Msg): Effect.Effect<Envelope.Envelope, TransportError.TransportError> => {
+  const replyOf = (
+    subject: string,
+    reply: Msg,
+    request: Envelope.Envelope,
+    foreign: Foreign.Options | undefined
+  ): Effect.Effect<Envelope.Envelope, TransportError.TransportError> => {
     const remote = header(reply.headers, Wire.HeaderNames.error)
     if (remote !== undefined) {
       return Effect.fail(TransportError.make(new TransportError.RemoteError({ subject, detail: remote })))
     }
-    const decoded = decode(reply)
+    const decoded = foreign === undefined
+      ? decode(reply)
+      : decodeAccepting(reply, foreign, foreignContext(reply, "reply", request.identity))
     return Result.isFailure(decoded) ? Effect.fail(decoded.failure) : Effect.succeed(decoded.success)
   }
 
@@ -174,7 +195,7 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
             client.request(subject, raw.success.body, { timeout, ...(headers === undefined ? {} : { headers }) }),
           catch: (e) => Errors.fromUnknown(e, { operation, subject, timeoutMillis: timeout })
         }),
-        (reply) => replyOf(subject, reply)
+        (reply) => replyOf(subject, reply, envelope, options?.foreign)
       )
     })
 
@@ -227,8 +248,9 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
         return Effect.flatMap(errorReply(request, describeCause(exit.cause)), (raw) => reply(request, replyTo, raw))
       })
     }
+    const foreign = options?.foreign
     const take = (msg: Msg): Effect.Effect<void, never, R> => {
-      const decoded = decode(msg)
+      const decoded = foreign === undefined ? decode(msg) : decodeAccepting(msg, foreign, foreignContext(msg, "query"))
       if (Result.isFailure(decoded)) return defaultOnInvalid(msg.subject, decoded.failure)
       return answer({
         subject: msg.subject,

@@ -5,7 +5,7 @@
  * @internal
  */
 import { Subject, SubjectPattern } from "@herald/subject"
-import { type Envelope, TransportError, Wire } from "@herald/transport"
+import { type Envelope, Foreign, TransportError, Wire } from "@herald/transport"
 import { Match, type Msg, type MsgHdrs, MsgHdrsImpl } from "@nats-io/nats-core"
 import * as Result from "effect/Result"
 
@@ -142,4 +142,21 @@ export const decode = (msg: Msg): Result.Result<Envelope.Envelope, TransportErro
     return Wire.decode((name) => lookup(map, name), map.keys(), msg.data)
   }
   return Wire.decode((name) => header(h, name), h === undefined ? [] : h.keys(), msg.data)
+}
+
+/**
+ * {@link decode}, or, when `foreign` is given and the message has no Herald
+ * identity, the envelope synthesized by `Foreign.decode`.
+ *
+ * @internal
+ */
+export const decodeAccepting = (
+  msg: Msg,
+  foreign: Foreign.Options | undefined,
+  context: () => Foreign.Context
+): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
+  if (foreign === undefined) return decode(msg)
+  const h = msg.headers
+  const find = (name: string) => header(h, name)
+  return Foreign.decodeReceived(find, h === undefined ? [] : h.keys(), msg.data, foreign, context)
 }

@@ -130,6 +130,7 @@ export const make = (env: Env) =>
   Effect.gen(function*() {
     yield* validateNames(stream, consumer)
     const override = options?.deadLetterSubject
+    const foreign = options?.foreign
     if (override !== undefined) {
       const valid = validateSubject(override)
       if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
@@ -506,7 +507,7 @@ export const make = (env: Env) =>
 
     const process = (received: Delivery.Received): Effect.Effect<void, never, R> =>
       Effect.uninterruptibleMask((restore) => {
-        const decoded = Delivery.decode(received)
+        const decoded = Delivery.decode(received, foreign)
         if (Result.isFailure(decoded)) {
           return Effect.map(undecodable(env, received, decoded.failure, settings), (outcome) => {
             if (outcome === "deadLettered") {

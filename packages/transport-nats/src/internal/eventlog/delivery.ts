@@ -11,7 +11,7 @@
  * @since 0.1.0
  * @internal
  */
-import { type Envelope, type EventLog, TransportError, Wire } from "@herald/transport"
+import { type Envelope, type EventLog, Foreign, TransportError, Wire } from "@herald/transport"
 import type { Msg, NatsConnection as Client } from "@nats-io/nats-core"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -75,8 +75,19 @@ export const receive = (msg: Msg): Received | undefined => {
  *
  * @internal
  */
-export const decode = (received: Received): Result.Result<Envelope.Envelope, TransportError.TransportError> =>
-  Wire.decodeRaw(received.raw)
+export const decode = (
+  received: Received,
+  foreign?: Foreign.Options | undefined
+): Result.Result<Envelope.Envelope, TransportError.TransportError> =>
+  foreign === undefined
+    ? Wire.decodeRaw(received.raw)
+    : Foreign.decodeRaw(received.raw, foreign, () => ({
+      subject: received.msg.subject,
+      kind: "event",
+      // Stable across redeliveries, so an inbox or dedupe sees one message.
+      fallbackId: () => `${received.info.stream}:${received.info.streamSequence}`,
+      now: received.info.timestamp
+    }))
 
 /**
  * A delivery with its settlement guard: `settled` turns `true` with the first

@@ -158,7 +158,7 @@ export const make = (env: Env) =>
       if (head === undefined) return out
       const rest = yield* ready(env, inbox, batch - 1)
       for (const received of [head, ...rest]) {
-        const decoded = Delivery.decode(received)
+        const decoded = Delivery.decode(received, options?.foreign)
         if (Result.isSuccess(decoded)) {
           out.push(Delivery.make(env.settle, received, decoded.success).delivery)
         } else {
