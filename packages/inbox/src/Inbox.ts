@@ -104,7 +104,9 @@ const logDuplicate = (delivery: EventLog.Delivery) =>
  * @since 0.1.0
  * @category middleware
  */
-export const middleware = (options?: MiddlewareOptions) => {
+export const middleware = (options?: MiddlewareOptions): <In extends EventLog.Delivery, E, R>(
+  handler: Handler.Handler<In, E, R>
+) => Handler.Handler<In, E | InboxError.InboxError, R | InboxStore.InboxStore> => {
   const consumer = options?.consumer
   const invalid = consumer !== undefined && consumer.length === 0
     ? InboxError.invalid("middleware: consumer must be a non-empty string")

@@ -190,7 +190,11 @@ const durationMillis = (what: string, input: Duration.Input) => {
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fn("InboxKv.make")(function*(options: Options) {
+export const make: (
+  options: Options
+) => Effect.Effect<InboxStore.InboxStore["Service"], InboxError.InboxError, NatsConnection.NatsConnection> = Effect.fn(
+  "InboxKv.make"
+)(function*(options: Options) {
   const connection = yield* NatsConnection.NatsConnection
   const bucket = options.bucket ?? defaultBucket
   if (!bucketName.test(bucket)) {

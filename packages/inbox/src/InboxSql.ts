@@ -108,7 +108,11 @@ const positiveInt = (what: string, value: number | undefined, fallback: number) 
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fn("InboxSql.make")(function*(options?: Options) {
+export const make: (
+  options?: Options
+) => Effect.Effect<InboxStore.InboxStore["Service"], InboxError.InboxError, SqlClient.SqlClient> = Effect.fn(
+  "InboxSql.make"
+)(function*(options?: Options) {
   const client = yield* SqlClient.SqlClient
   const sql = client.withoutTransforms()
   const parsed = Table.parse(options?.table)

@@ -66,6 +66,7 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Config from "./internal/config.ts"
 import * as Relay from "./internal/relay.ts"
@@ -246,7 +247,13 @@ const ownerId = Effect.map(
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fn("OutboxRelay.make")(function*(options?: Options) {
+export const make: (
+  options?: Options
+) => Effect.Effect<
+  OutboxRelay["Service"],
+  OutboxError.OutboxError,
+  OutboxStore.OutboxStore | EventLog.EventLog | Scope.Scope
+> = Effect.fn("OutboxRelay.make")(function*(options?: Options) {
   const resolved = yield* Effect.fromResult(resolve(options))
   const store = yield* OutboxStore.OutboxStore
   const eventLog = yield* EventLog.EventLog

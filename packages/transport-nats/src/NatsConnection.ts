@@ -33,6 +33,7 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { connect } from "./internal/connect.ts"
 import * as Errors from "./internal/errors.ts"
@@ -367,7 +368,10 @@ const toEvent = (status: Status): ConnectionEvent | undefined => {
  * @since 0.1.0
  * @category layers
  */
-export const make = Effect.fnUntraced(function*(options: Options) {
+export const make: (
+  options: Options
+) => Effect.Effect<NatsConnection["Service"], TransportError.TransportError, Scope.Scope> =
+  Effect.fnUntraced(function*(options: Options) {
   const opts = yield* clientOptions(options)
   const connectMillis = opts.timeout ?? 5_000
   const operation = `connect to ${opts.servers}`
