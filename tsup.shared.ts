@@ -58,5 +58,8 @@ export default defineConfig({
   sourcemap: true,
   target: "node22",
   tsconfig: "tsconfig.build.json",
+  // Keep `node:` in the bundle's imports: some built-ins (`node:sqlite`)
+  // exist only under that name.
+  removeNodeProtocol: false,
   onSuccess: async () => emitModules()
 })
