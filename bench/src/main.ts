@@ -11,7 +11,7 @@
  *   outbox-pg, outbox-sqlite, inbox-pg)
  * - `BENCH_OUT` where to write the rows (default results/latest.json)
  */
-import { SqliteClient } from "@effect/sql-sqlite-node"
+import { SqliteClient } from "@herald/sql-sqlite"
 import { NatsServer, TestDatabase } from "@herald/testing"
 import { Bus, EventLog } from "@herald/transport"
 import { NatsBus, NatsConnection, NatsEventLog } from "@herald/transport-nats"

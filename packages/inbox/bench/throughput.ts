@@ -16,7 +16,7 @@
  * Prints messages per second (the median of the runs) and this process's
  * CPU time per message.
  */
-import { SqliteClient } from "@effect/sql-sqlite-node"
+import { SqliteClient } from "@herald/sql-sqlite"
 import { NatsServer, TestDatabase } from "@herald/testing"
 import { EventLog, Topology } from "@herald/transport"
 import { NatsTransport } from "@herald/transport-nats"

@@ -1,7 +1,7 @@
 /**
  * The SQL inbox store: PostgreSQL or SQLite through `effect/sql`'s
  * `SqlClient`, whichever driver the application provides
- * (`@effect/sql-pg`'s `PgClient`, `@effect/sql-sqlite-node`'s
+ * (`@effect/sql-pg`'s `PgClient`, `@herald/sql-sqlite`'s
  * `SqliteClient`).
  *
  * `run(entry, effect)` is one transaction with the record and the effect:

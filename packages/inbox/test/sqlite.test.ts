@@ -1,4 +1,4 @@
-import { SqliteClient } from "@effect/sql-sqlite-node"
+import { SqliteClient } from "@herald/sql-sqlite"
 import { sqlSuite } from "./sqlSuite.ts"
 
 sqlSuite("inbox on SQLite (in-memory EventLog)", SqliteClient.layer({ filename: ":memory:" }), { concurrentReaders: false })

@@ -9,7 +9,7 @@
  * (default 3). Prints, per case, the median of relay / raw.
  */
 import { describe, layer } from "@effect/vitest"
-import { SqliteClient } from "@effect/sql-sqlite-node"
+import { SqliteClient } from "@herald/sql-sqlite"
 import { NatsServer, TestDatabase } from "@herald/testing"
 import { Wire } from "@herald/transport"
 import { NatsConnection, NatsTransport } from "@herald/transport-nats"

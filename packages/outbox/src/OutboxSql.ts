@@ -1,6 +1,6 @@
 /**
  * The SQL `OutboxStore`: PostgreSQL (`@effect/sql-pg`) and SQLite
- * (`@effect/sql-sqlite-node`), through `effect/sql`'s `SqlClient` only. The
+ * (`@herald/sql-sqlite`), through `effect/sql`'s `SqlClient` only. The
  * driver layer is the application's choice.
  *
  * ```ts

@@ -1,5 +1,5 @@
 /**
- * The outbox on SQLite (`@effect/sql-sqlite-node`, node:sqlite): the shared
+ * The outbox on SQLite (`@herald/sql-sqlite`, on node:sqlite): the shared
  * suite on `:memory:`, migrations, a business table in the same
  * transaction, a file database, several relays on one table.
  */
@@ -7,7 +7,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { SqliteClient } from "@effect/sql-sqlite-node"
+import { SqliteClient } from "@herald/sql-sqlite"
 import { MemoryTransport } from "@herald/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
