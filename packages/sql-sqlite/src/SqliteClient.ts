@@ -244,27 +244,34 @@ const makeConnection = (db: DatabaseSync, cacheSize: number): SqliteConnection =
       Stream.scoped(Stream.fromPull(
         Effect.map(
           Effect.acquireRelease(
-            run(sql, params, rowsUncached, (statement, values) => statement.iterate(...values)),
-            (iterator) => Effect.sync(() => iterator.return?.())
+            run(sql, params, rowsUncached, (statement, values) => ({ iterator: statement.iterate(...values), done: false })),
+            (cursor) => Effect.sync(() => cursor.done || cursor.iterator.return?.())
           ),
-          (iterator) =>
-            Effect.flatMap(
-              Effect.try({
-                try: () => {
-                  const rows: Array<any> = []
-                  while (rows.length < STREAM_CHUNK_SIZE) {
-                    const next = iterator.next()
-                    if (next.done === true) break
-                    rows.push(next.value)
-                  }
-                  return rows
-                },
-                catch: (cause) => internal.sqlError(cause, "stream")
-              }),
-              (rows) =>
-                rows.length === 0
-                  ? Cause.done()
-                  : Effect.succeed((transformRows ? transformRows(rows) : rows) as [any, ...Array<any>])
+          // Once the iterator has said it is done, it is never asked again:
+          // some Node versions restart the statement on the next call.
+          (cursor) =>
+            Effect.suspend(() =>
+              cursor.done ? Cause.done() : Effect.flatMap(
+                Effect.try({
+                  try: () => {
+                    const rows: Array<any> = []
+                    while (rows.length < STREAM_CHUNK_SIZE) {
+                      const next = cursor.iterator.next()
+                      if (next.done === true) {
+                        cursor.done = true
+                        break
+                      }
+                      rows.push(next.value)
+                    }
+                    return rows
+                  },
+                  catch: (cause) => internal.sqlError(cause, "stream")
+                }),
+                (rows) =>
+                  rows.length === 0
+                    ? Cause.done()
+                    : Effect.succeed((transformRows ? transformRows(rows) : rows) as [any, ...Array<any>])
+              )
             )
         )
       ))
