@@ -6,7 +6,7 @@
  * value the database refuses) is not retryable, and its reason names the
  * database's code. On PostgreSQL and on SQLite, with the in-memory EventLog.
  */
-import { SqliteClient } from "@effect/sql-sqlite-node"
+import { SqliteClient } from "@herald/sql-sqlite"
 import { MemoryTransport, TestDatabase, Wait } from "@herald/testing"
 import { EventLog, Topology } from "@herald/transport"
 import { assert, expect, layer } from "@effect/vitest"
