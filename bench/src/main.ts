@@ -12,7 +12,8 @@
  * - `BENCH_OUT` where to write the rows (default results/latest.json)
  */
 import { SqliteClient } from "@herald/sql-sqlite"
-import { NatsServer, TestDatabase } from "@herald/testing"
+import { NatsServer } from "@herald/testing"
+import { TestDatabase } from "@herald/testing/pg"
 import { Bus, EventLog } from "@herald/transport"
 import { NatsBus, NatsConnection, NatsEventLog } from "@herald/transport-nats"
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"

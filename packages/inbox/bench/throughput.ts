@@ -17,7 +17,8 @@
  * CPU time per message.
  */
 import { SqliteClient } from "@herald/sql-sqlite"
-import { NatsServer, TestDatabase } from "@herald/testing"
+import { NatsServer } from "@herald/testing"
+import { TestDatabase } from "@herald/testing/pg"
 import { EventLog, Topology } from "@herald/transport"
 import { NatsTransport } from "@herald/transport-nats"
 import * as Effect from "effect/Effect"

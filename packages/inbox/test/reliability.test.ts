@@ -23,7 +23,8 @@
  * fails (messages applied twice). `INBOX_RELIABILITY_N` and
  * `INBOX_RELIABILITY_SEED` change the size and the random seed.
  */
-import { NatsServer, TestDatabase } from "@herald/testing"
+import { NatsServer } from "@herald/testing"
+import { TestDatabase } from "@herald/testing/pg"
 import { EventLog, Topology } from "@herald/transport"
 import { NatsTransport } from "@herald/transport-nats"
 import { assert, layer } from "@effect/vitest"

@@ -7,7 +7,8 @@
  * database's code. On PostgreSQL and on SQLite, with the in-memory EventLog.
  */
 import { SqliteClient } from "@herald/sql-sqlite"
-import { MemoryTransport, TestDatabase, Wait } from "@herald/testing"
+import { MemoryTransport, Wait } from "@herald/testing"
+import { TestDatabase } from "@herald/testing/pg"
 import { EventLog, Topology } from "@herald/transport"
 import { assert, expect, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"

@@ -10,7 +10,8 @@
  */
 import { describe, layer } from "@effect/vitest"
 import { SqliteClient } from "@herald/sql-sqlite"
-import { NatsServer, TestDatabase } from "@herald/testing"
+import { NatsServer } from "@herald/testing"
+import { TestDatabase } from "@herald/testing/pg"
 import { Wire } from "@herald/transport"
 import { NatsConnection, NatsTransport } from "@herald/transport-nats"
 import { headers as natsHeaders } from "@nats-io/nats-core"

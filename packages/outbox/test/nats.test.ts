@@ -5,7 +5,8 @@
  * killed between append and mark-sent, and the limit of the duplicate window.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { NatsServer, TestDatabase } from "@herald/testing"
+import { NatsServer } from "@herald/testing"
+import { TestDatabase } from "@herald/testing/pg"
 import { EventLog } from "@herald/transport"
 import { NatsTransport } from "@herald/transport-nats"
 import * as Context from "effect/Context"

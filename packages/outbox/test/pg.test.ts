@@ -7,7 +7,8 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
-import { MemoryTransport, TestDatabase } from "@herald/testing"
+import { MemoryTransport } from "@herald/testing"
+import { TestDatabase } from "@herald/testing/pg"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"

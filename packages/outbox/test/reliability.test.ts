@@ -9,7 +9,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
-import { NatsServer, TestDatabase, Wait } from "@herald/testing"
+import { NatsServer, Wait } from "@herald/testing"
+import { TestDatabase } from "@herald/testing/pg"
 import { EventLog, Topology } from "@herald/transport"
 import { NatsTransport } from "@herald/transport-nats"
 import * as Context from "effect/Context"

@@ -5,7 +5,8 @@
  *
  * ```ts
  * // test/conformance-memory.test.ts
- * import { Conformance, MemoryTransport } from "@herald/testing"
+ * import { MemoryTransport } from "@herald/testing"
+ * import { Conformance } from "@herald/testing/vitest"
  *
  * Conformance.suite("memory", { layer: MemoryTransport.layer, clock: "test" })
  * ```

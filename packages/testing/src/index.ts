@@ -1,7 +1,10 @@
 /**
  * `@herald/testing`: the Herald test kit. An in-memory `Bus`, `EventLog` and
- * `Topology` with JetStream semantics, the transport conformance suite,
- * message capture, envelope fixtures and causation assertions.
+ * `Topology` with JetStream semantics, message capture, envelope fixtures,
+ * causation assertions, a scoped nats-server and bounded waits. This entry
+ * imports only `effect`, Herald packages and Node's built-in modules; the
+ * conformance suite (`@herald/testing/vitest`) and `TestDatabase`
+ * (`@herald/testing/pg`) have entries of their own.
  *
  * @since 0.1.0
  */
@@ -12,13 +15,6 @@
  * @since 0.1.0
  */
 export * as MemoryTransport from "./MemoryTransport.ts"
-
-/**
- * The conformance suite every transport runs.
- *
- * @since 0.1.0
- */
-export * as Conformance from "./Conformance.ts"
 
 /**
  * Scoped capture of the messages of a subject pattern.
@@ -40,6 +36,18 @@ export * as Fixtures from "./Fixtures.ts"
  * @since 0.1.0
  */
 export * as CausationAssert from "./CausationAssert.ts"
+
+/**
+ * A scoped nats-server for tests: free port, temporary store, auth, TLS,
+ * kill and restart.
+ *
+ * @since 0.1.0
+ */
 export * as NatsServer from "./NatsServer.ts"
-export * as TestDatabase from "./TestDatabase.ts"
+
+/**
+ * Bounded waits for conditions that other fibers make true.
+ *
+ * @since 0.1.0
+ */
 export * as Wait from "./Wait.ts"

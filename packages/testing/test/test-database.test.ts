@@ -6,7 +6,7 @@ import * as Layer from "effect/Layer"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import { TestDatabase } from "@herald/testing"
+import { TestDatabase } from "@herald/testing/pg"
 
 const exists = (name: string) =>
   Effect.scoped(

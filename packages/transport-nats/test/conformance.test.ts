@@ -2,7 +2,8 @@
  * The transport conformance suite against a real nats-server: one server for
  * the file, a fresh connection and transport for each test, real time.
  */
-import { Conformance, NatsServer } from "@herald/testing"
+import { NatsServer } from "@herald/testing"
+import { Conformance } from "@herald/testing/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { NatsTransport } from "@herald/transport-nats"
