@@ -9,8 +9,9 @@
  * become `*`) and parses subjects back into their parts, so every service in a
  * system names things the same way without string concatenation.
  *
- * Every part must be a single valid token: non-empty, without `.`,
- * whitespace, `*` or `>`. A bad part is an `InvalidToken` reason naming it.
+ * Every part must be a single valid token: a non-empty string without `.`,
+ * whitespace, C0 control characters, `*` or `>`. A bad part is an
+ * `InvalidToken` reason naming it.
  *
  * @since 0.1.0
  */
@@ -19,7 +20,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as core from "./internal/core.ts"
 import type * as Subject from "./Subject.ts"
-import type * as SubjectError from "./SubjectError.ts"
+import * as SubjectError from "./SubjectError.ts"
 import type * as SubjectPattern from "./SubjectPattern.ts"
 
 /**
@@ -152,6 +153,17 @@ export interface Namespace {
   reply(aggregate: string, action: string): Result.Result<Subject.Subject, SubjectError.SubjectError>
 }
 
+const wrongType = (expected: string, actual: unknown): SubjectError.SubjectError =>
+  SubjectError.fromReason(new SubjectError.WrongType({ expected, actual: core.typeName(actual) }))
+
+// The parts are valid tokens: what is left to check is the length of the whole.
+const withinLength = <A extends string>(s: string): Result.Result<A, SubjectError.SubjectError> =>
+  s.length <= SubjectError.MAX_LENGTH
+    ? Result.succeed(s as A)
+    : Result.fail(
+      SubjectError.fromReason(new SubjectError.TooLong({ input: s, length: s.length, max: SubjectError.MAX_LENGTH }))
+    )
+
 const checkPart = (
   input: string,
   name: string,
@@ -159,7 +171,7 @@ const checkPart = (
   wildcard: boolean
 ): SubjectError.SubjectError | undefined => {
   if (typeof value !== "string") {
-    return core.invalidParameter("namespace", input, name, String(value), "is not a string")
+    return core.invalidParameter("namespace", input, name, core.typeName(value), "is not a string")
   }
   if (wildcard && value === "*") return undefined
   if (name === "kind" && !isKind(value)) {
@@ -188,9 +200,7 @@ class NamespaceImpl implements Namespace {
     const error = checkPart(this.input, "kind", kind, false) ??
       checkPart(this.input, "aggregate", aggregate, false) ??
       checkPart(this.input, "action", action, false)
-    return error === undefined
-      ? Result.succeed(`${this.prefix}.${kind}.${aggregate}.${action}` as Subject.Subject)
-      : Result.fail(error)
+    return error === undefined ? withinLength(`${this.prefix}.${kind}.${aggregate}.${action}`) : Result.fail(error)
   }
 
   subjectUnsafe(kind: Kind, aggregate: string, action: string): Subject.Subject {
@@ -202,15 +212,14 @@ class NamespaceImpl implements Namespace {
   pattern(
     parts: PatternParts = {}
   ): Result.Result<SubjectPattern.SubjectPattern, SubjectError.SubjectError> {
+    if (typeof parts !== "object" || parts === null) return Result.fail(wrongType("an object of parts", parts))
     const kind = parts.kind ?? "*"
     const aggregate = parts.aggregate ?? "*"
     const action = parts.action ?? "*"
     const error = checkPart(this.input, "kind", kind, true) ??
       checkPart(this.input, "aggregate", aggregate, true) ??
       checkPart(this.input, "action", action, true)
-    return error === undefined
-      ? Result.succeed(`${this.prefix}.${kind}.${aggregate}.${action}` as SubjectPattern.SubjectPattern)
-      : Result.fail(error)
+    return error === undefined ? withinLength(`${this.prefix}.${kind}.${aggregate}.${action}`) : Result.fail(error)
   }
 
   patternUnsafe(parts: PatternParts = {}): SubjectPattern.SubjectPattern {
@@ -251,9 +260,13 @@ export const make = (options: {
   readonly env: string
   readonly app: string
 }): Result.Result<Namespace, SubjectError.SubjectError> => {
+  if (typeof options !== "object" || options === null) return Result.fail(wrongType("an object", options))
   const error = checkPart(convention, "env", options.env, false) ??
     checkPart(convention, "app", options.app, false)
-  return error === undefined ? Result.succeed(new NamespaceImpl(options.env, options.app)) : Result.fail(error)
+  if (error !== undefined) return Result.fail(error)
+  // The shortest subject of the namespace: `env.app.` + `event.a.b`.
+  const shortest = withinLength(`${options.env}.${options.app}.event.a.b`)
+  return Result.isFailure(shortest) ? Result.fail(shortest.failure) : Result.succeed(new NamespaceImpl(options.env, options.app))
 }
 
 /**

@@ -44,19 +44,28 @@ interface Item {
   readonly tokens: ReadonlyArray<string>
 }
 
+const wrongType = (expected: string, actual: unknown): SubjectError.SubjectError =>
+  SubjectError.fromReason(new SubjectError.WrongType({ expected, actual: core.typeName(actual) }))
+
 const collect = (
   streams: ReadonlyArray<StreamSubjects>,
   strict: boolean
 ): Result.Result<Array<Item>, SubjectError.SubjectError> => {
   const items: Array<Item> = []
+  if (!Array.isArray(streams)) return strict ? Result.fail(wrongType("an array of streams", streams)) : Result.succeed(items)
   for (const stream of streams) {
-    for (const pattern of stream.subjects) {
-      const reason = core.validate(pattern, true)
+    const subjects: unknown = typeof stream === "object" && stream !== null ? stream.subjects : undefined
+    if (!Array.isArray(subjects) || typeof stream.name !== "string") {
+      if (strict) return Result.fail(wrongType("a stream with a string name and an array of subjects", stream))
+      continue
+    }
+    for (const pattern of subjects as ReadonlyArray<unknown>) {
+      const reason = core.validateUnknown(pattern, true)
       if (reason !== undefined) {
         if (strict) return Result.fail(SubjectError.fromReason(reason))
         continue
       }
-      items.push({ stream: stream.name, pattern, tokens: pattern.split(".") })
+      items.push({ stream: stream.name, pattern: pattern as string, tokens: (pattern as string).split(".") })
     }
   }
   return Result.succeed(items)

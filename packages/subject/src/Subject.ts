@@ -6,7 +6,10 @@
  * `a.`) and no wildcard character (`*`, `>`). Build one with {@link make}
  * (a `Result`), {@link decode} (an `Effect`), {@link makeUnsafe} (for
  * literals) or the {@link Subject} schema, and every failure is a typed
- * `SubjectError` saying which rule failed and where.
+ * `SubjectError` saying which rule failed and where. A C0 control character
+ * (U+0000 to U+001F) is refused like whitespace, and a value that is not a
+ * string is a `WrongType` reason: these functions never throw on bad input
+ * (the `*Unsafe` ones throw the `SubjectError`).
  *
  * @since 0.1.0
  */
@@ -55,7 +58,7 @@ export const maxLength: number = SubjectError.MAX_LENGTH
  * @category constructors
  */
 export const make = (s: string): Result.Result<Subject, SubjectError.SubjectError> => {
-  const reason = core.validate(s, false)
+  const reason = core.validateUnknown(s, false)
   return reason === undefined ? Result.succeed(s as Subject) : Result.fail(SubjectError.fromReason(reason))
 }
 
@@ -66,7 +69,8 @@ export const make = (s: string): Result.Result<Subject, SubjectError.SubjectErro
  * @since 0.1.0
  * @category constructors
  */
-export const decode = (s: string): Effect.Effect<Subject, SubjectError.SubjectError> => Effect.fromResult(make(s))
+export const decode = (s: string): Effect.Effect<Subject, SubjectError.SubjectError> =>
+  Effect.suspend(() => Effect.fromResult(make(s)))
 
 /**
  * Validates a string as a concrete subject. Throws the `SubjectError` when it
@@ -76,18 +80,18 @@ export const decode = (s: string): Effect.Effect<Subject, SubjectError.SubjectEr
  * @category unsafe
  */
 export const makeUnsafe = (s: string): Subject => {
-  const reason = core.validate(s, false)
+  const reason = core.validateUnknown(s, false)
   if (reason !== undefined) throw SubjectError.fromReason(reason)
   return s as Subject
 }
 
 /**
- * Returns `true` when the string is a valid concrete subject.
+ * Returns `true` when the value is a string and a valid concrete subject.
  *
  * @since 0.1.0
  * @category guards
  */
-export const isSubject = (s: string): s is Subject => core.isValidSubject(s)
+export const isSubject = (s: unknown): s is Subject => core.isValidSubject(s)
 
 /**
  * The tokens of a subject, in order.
@@ -106,7 +110,12 @@ export const tokens = (s: Subject): ReadonlyArray<string> => s.split(".")
  */
 export const join = (
   ...parts: ReadonlyArray<Subject | string>
-): Result.Result<Subject, SubjectError.SubjectError> => make(parts.join("."))
+): Result.Result<Subject, SubjectError.SubjectError> => {
+  for (const part of parts) {
+    if (typeof part !== "string") return Result.fail(core.notAString(part))
+  }
+  return make(parts.join("."))
+}
 
 /**
  * Like {@link join}, but throws the `SubjectError`; meant for literals.
@@ -114,4 +123,8 @@ export const join = (
  * @since 0.1.0
  * @category unsafe
  */
-export const joinUnsafe = (...parts: ReadonlyArray<Subject | string>): Subject => makeUnsafe(parts.join("."))
+export const joinUnsafe = (...parts: ReadonlyArray<Subject | string>): Subject => {
+  const result = join(...parts)
+  if (Result.isFailure(result)) throw result.failure
+  return result.success
+}

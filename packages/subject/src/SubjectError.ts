@@ -14,6 +14,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { quote } from "./internal/quote.ts"
 
 const TypeId = "~@herald/subject/SubjectError" as const
 const ReasonTypeId = "~@herald/subject/SubjectError/Reason" as const
@@ -26,8 +27,86 @@ const ReasonTypeId = "~@herald/subject/SubjectError/Reason" as const
  */
 export const MAX_LENGTH = 4096
 
-const show = (input: string): string =>
-  JSON.stringify(input.length > 64 ? `${input.slice(0, 61)}...` : input)
+const show = quote
+
+/**
+ * The input is not a string (or, for a template's parameters or a namespace's
+ * options, not an object). `expected` says what was expected, `actual` what
+ * was given (`undefined`, `null`, `a number`, `an object`...).
+ *
+ * @since 0.2.0
+ * @category reasons
+ */
+export class WrongType extends Schema.TaggedError<WrongType>("@herald/subject/SubjectError/WrongType")("WrongType", {
+  expected: Schema.String,
+  actual: Schema.String
+}) {
+  /**
+   * Marks this value as a subject error reason.
+   *
+   * @since 0.2.0
+   */
+  readonly [ReasonTypeId] = ReasonTypeId
+
+  /**
+   * Always `false`: the same input fails the same way again.
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+
+  /**
+   * A readable description of the failure.
+   *
+   * @since 0.2.0
+   */
+  override get message(): string {
+    return `subject: expected ${this.expected}, got ${this.actual}`
+  }
+}
+
+/**
+ * The input contains a C0 control character (U+0000 to U+001F) other than
+ * whitespace at character offset `position`. (Tab, LF, VT, FF and CR are
+ * `Whitespace`.)
+ *
+ * @since 0.2.0
+ * @category reasons
+ */
+export class ControlCharacter
+  extends Schema.TaggedError<ControlCharacter>("@herald/subject/SubjectError/ControlCharacter")(
+    "ControlCharacter",
+    { input: Schema.String, position: Schema.Int }
+  )
+{
+  /**
+   * Marks this value as a subject error reason.
+   *
+   * @since 0.2.0
+   */
+  readonly [ReasonTypeId] = ReasonTypeId
+
+  /**
+   * Always `false`: the same input fails the same way again.
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+
+  /**
+   * A readable description of the failure.
+   *
+   * @since 0.2.0
+   */
+  override get message(): string {
+    const code = this.input.charCodeAt(this.position).toString(16).toUpperCase().padStart(4, "0")
+    return `subject ${show(this.input)}: control character U+${code} at position ${this.position}`
+  }
+}
 
 /**
  * The input is the empty string.
@@ -407,9 +486,7 @@ export type OverlapPair = typeof OverlapPair.Type
  * @category formatting
  */
 export const formatPair = (pair: OverlapPair): string =>
-  `stream ${pair.a.stream} ${JSON.stringify(pair.a.pattern)} overlaps stream ${pair.b.stream} ${
-    JSON.stringify(pair.b.pattern)
-  }`
+  `stream ${pair.a.stream} ${quote(pair.a.pattern)} overlaps stream ${pair.b.stream} ${quote(pair.b.pattern)}`
 
 /**
  * Stream subjects overlap, which JetStream refuses both across streams and
@@ -454,9 +531,11 @@ export class Overlap extends Schema.TaggedError<Overlap>("@herald/subject/Subjec
  * @category models
  */
 export type SubjectErrorReason =
+  | WrongType
   | Empty
   | EmptyToken
   | Whitespace
+  | ControlCharacter
   | WildcardInSubject
   | PartialWildcard
   | FullWildcardNotLast
@@ -472,9 +551,11 @@ export type SubjectErrorReason =
  * @category schemas
  */
 export const SubjectErrorReason: Schema.Union<[
+  typeof WrongType,
   typeof Empty,
   typeof EmptyToken,
   typeof Whitespace,
+  typeof ControlCharacter,
   typeof WildcardInSubject,
   typeof PartialWildcard,
   typeof FullWildcardNotLast,
@@ -483,9 +564,11 @@ export const SubjectErrorReason: Schema.Union<[
   typeof InvalidTemplate,
   typeof Overlap
 ]> = Schema.Union([
+  WrongType,
   Empty,
   EmptyToken,
   Whitespace,
+  ControlCharacter,
   WildcardInSubject,
   PartialWildcard,
   FullWildcardNotLast,

@@ -50,7 +50,7 @@ export const SubjectPattern: Schema.brand<Schema.String, "SubjectPattern"> = Sch
  * @category constructors
  */
 export const make = (s: string): Result.Result<SubjectPattern, SubjectError.SubjectError> => {
-  const reason = core.validate(s, true)
+  const reason = core.validateUnknown(s, true)
   return reason === undefined ? Result.succeed(s as SubjectPattern) : Result.fail(SubjectError.fromReason(reason))
 }
 
@@ -62,7 +62,7 @@ export const make = (s: string): Result.Result<SubjectPattern, SubjectError.Subj
  * @category constructors
  */
 export const decode = (s: string): Effect.Effect<SubjectPattern, SubjectError.SubjectError> =>
-  Effect.fromResult(make(s))
+  Effect.suspend(() => Effect.fromResult(make(s)))
 
 /**
  * Validates a string as a subject pattern. Throws the `SubjectError` when it
@@ -72,7 +72,7 @@ export const decode = (s: string): Effect.Effect<SubjectPattern, SubjectError.Su
  * @category unsafe
  */
 export const makeUnsafe = (s: string): SubjectPattern => {
-  const reason = core.validate(s, true)
+  const reason = core.validateUnknown(s, true)
   if (reason !== undefined) throw SubjectError.fromReason(reason)
   return s as SubjectPattern
 }
@@ -86,12 +86,12 @@ export const makeUnsafe = (s: string): SubjectPattern => {
 export const fromSubject = (s: Subject.Subject): SubjectPattern => s as string as SubjectPattern
 
 /**
- * Returns `true` when the string is a valid subject pattern.
+ * Returns `true` when the value is a string and a valid subject pattern.
  *
  * @since 0.1.0
  * @category guards
  */
-export const isSubjectPattern = (s: string): s is SubjectPattern => core.validate(s, true) === undefined
+export const isSubjectPattern = (s: unknown): s is SubjectPattern => core.validateUnknown(s, true) === undefined
 
 /**
  * The tokens of a pattern, in order (wildcards included as `"*"` / `">"`).

@@ -98,6 +98,7 @@ interface Compiled {
 }
 
 const compile = (template: string): Result.Result<Compiled, SubjectError.SubjectError> => {
+  if (typeof template !== "string") return Result.fail(core.notAString(template))
   if (template.length === 0) return Result.fail(SubjectError.fromReason(new SubjectError.Empty({ input: template })))
   // structure first: whitespace, empty tokens, wildcards, length
   const structural = core.validate(template, false)
@@ -120,18 +121,18 @@ const compile = (template: string): Result.Result<Compiled, SubjectError.Subject
       names.push(undefined)
     } else {
       if (part.charCodeAt(0) !== OPEN || part.charCodeAt(part.length - 1) !== CLOSE) {
-        if (open >= 0 && close < 0) return fail(`unclosed placeholder ${JSON.stringify(part)}`)
-        if (open < 0) return fail(`unexpected "}" in ${JSON.stringify(part)}`)
-        return fail(`placeholder must be a whole token, got ${JSON.stringify(part)}`)
+        if (open >= 0 && close < 0) return fail(`unclosed placeholder ${core.quote(part)}`)
+        if (open < 0) return fail(`unexpected "}" in ${core.quote(part)}`)
+        return fail(`placeholder must be a whole token, got ${core.quote(part)}`)
       }
       const name = part.slice(1, -1)
       if (name.length === 0) return fail("empty placeholder name")
       if (!NAME.test(name)) {
         return fail(
-          `invalid placeholder name ${JSON.stringify(name)} (use letters, digits and "_", not starting with a digit)`
+          `invalid placeholder name ${core.quote(name)} (use letters, digits and "_", not starting with a digit)`
         )
       }
-      if (placeholders.includes(name)) return fail(`duplicate placeholder ${JSON.stringify(name)}`)
+      if (placeholders.includes(name)) return fail(`duplicate placeholder ${core.quote(name)}`)
       placeholders.push(name)
       literals.push(undefined)
       names.push(name)
@@ -157,6 +158,11 @@ class Template<P extends { readonly [K in keyof P]: string }, T extends string> 
   }
 
   format(params: P): Result.Result<Subject.Subject, SubjectError.SubjectError> {
+    if (this.placeholders.length > 0 && (typeof params !== "object" || params === null)) {
+      return Result.fail(
+        SubjectError.fromReason(new SubjectError.WrongType({ expected: "an object of parameters", actual: core.typeName(params) }))
+      )
+    }
     const literals = this.literals
     const names = this.names
     let out = ""
@@ -165,10 +171,16 @@ class Template<P extends { readonly [K in keyof P]: string }, T extends string> 
       let token: string
       if (literal === undefined) {
         const name = names[i]!
-        const value: unknown = (params as Record<string, unknown>)[name]
+        const value: unknown = Object.hasOwn(params, name) ? (params as Record<string, unknown>)[name] : undefined
         if (typeof value !== "string") {
           return Result.fail(
-            core.invalidParameter("template", this.template, name, String(value), "is missing (expected a string)")
+            core.invalidParameter(
+              "template",
+              this.template,
+              name,
+              core.typeName(value),
+              value === undefined ? "is missing (expected a string)" : "is not a string"
+            )
           )
         }
         const problem = core.tokenProblem(value)
@@ -204,7 +216,15 @@ class Template<P extends { readonly [K in keyof P]: string }, T extends string> 
     const params: Record<string, string> = {}
     for (let i = 0; i < literals.length; i++) {
       const literal = literals[i]
-      if (literal === undefined) params[this.names[i]!] = tokens[i]!
+      // (defineProperty: a placeholder may be named `__proto__`)
+      if (literal === undefined) {
+        Object.defineProperty(params, this.names[i]!, {
+          value: tokens[i]!,
+          enumerable: true,
+          writable: true,
+          configurable: true
+        })
+      }
       else if (literal !== tokens[i]) return Option.none()
     }
     return Option.some(params as unknown as P)

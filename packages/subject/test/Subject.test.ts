@@ -234,8 +234,12 @@ describe("SubjectPattern validation", () => {
 const referenceReason = (input: string, pattern: boolean): SubjectError.SubjectErrorReason | undefined => {
   if (input === "") return new SubjectError.Empty({ input })
   if (input.length > 4096) return new SubjectError.TooLong({ input, length: input.length, max: 4096 })
-  const ws = input.search(/\s/)
-  if (ws >= 0) return new SubjectError.Whitespace({ input, position: ws })
+  const bad = input.search(/[\s\u0000-\u001f]/)
+  if (bad >= 0) {
+    return /\s/.test(input.charAt(bad))
+      ? new SubjectError.Whitespace({ input, position: bad })
+      : new SubjectError.ControlCharacter({ input, position: bad })
+  }
   const parts = input.split(".")
   let pos = 0
   for (let token = 0; token < parts.length; token++) {
@@ -256,7 +260,7 @@ const referenceReason = (input: string, pattern: boolean): SubjectError.SubjectE
 
 describe("validation (property)", () => {
   const input = fc.string({
-    unit: fc.constantFrom("a", "b", ".", "*", ">", " ", "\t", "\n", "\u00a0", "é"),
+    unit: fc.constantFrom("a", "b", ".", "*", ">", " ", "\t", "\n", "\u00a0", "é", "\u0000", "\u0001", "\u001b", "\u001f"),
     maxLength: 12
   })
 

@@ -4,6 +4,9 @@
  * @internal
  */
 import * as SubjectError from "../SubjectError.ts"
+import { quote, typeName } from "./quote.ts"
+
+export { quote, typeName }
 
 /** @internal */
 export const DOT = 46
@@ -24,15 +27,30 @@ export const isWhitespace = (c: number): boolean =>
       (c === 160 || c === 5760 || (c >= 8192 && c <= 8202) || c === 8232 || c === 8233 || c === 8239 ||
         c === 8287 || c === 12288 || c === 65279)
 
+/**
+ * A C0 control character (U+0000 to U+001F) that is not whitespace.
+ *
+ * @internal
+ */
+export const isControl = (c: number): boolean => c < 32 && !(c >= 9 && c <= 13)
+
 const isTokenChar = (c: number): boolean =>
-  c > 32 && c < 127 ? c !== DOT && c !== STAR && c !== GT : c !== DOT && !isWhitespace(c)
+  c > 32 && c < 127 ? c !== DOT && c !== STAR && c !== GT : c > 32 && c !== DOT && !isWhitespace(c)
+
+/**
+ * The `WrongType` error of a value that should have been a string.
+ *
+ * @internal
+ */
+export const notAString = (u: unknown): SubjectError.SubjectError =>
+  SubjectError.fromReason(new SubjectError.WrongType({ expected: "a string", actual: typeName(u) }))
 
 /**
  * Validates `input` as a subject (`pattern = false`) or a pattern
  * (`pattern = true`). Returns `undefined` when valid.
  *
- * Priority: empty, too long, the first whitespace anywhere, then the first
- * token (left to right) that breaks a token rule.
+ * Priority: empty, too long, the first whitespace or C0 control character
+ * anywhere, then the first token (left to right) that breaks a token rule.
  *
  * @internal
  */
@@ -78,6 +96,8 @@ export const validate = (input: string, pattern: boolean): SubjectError.SubjectE
       wild = -1
     } else if (c === STAR || c === GT) {
       if (wild < 0) wild = i
+    } else if (isControl(c)) {
+      return new SubjectError.ControlCharacter({ input, position: i })
     } else if (isWhitespace(c)) {
       return new SubjectError.Whitespace({ input, position: i })
     }
@@ -97,11 +117,23 @@ export const validate = (input: string, pattern: boolean): SubjectError.SubjectE
 }
 
 /**
+ * {@link validate} for a value of any type: a value that is not a string is
+ * a `WrongType` reason.
+ *
+ * @internal
+ */
+export const validateUnknown = (input: unknown, pattern: boolean): SubjectError.SubjectErrorReason | undefined =>
+  typeof input === "string"
+    ? validate(input, pattern)
+    : new SubjectError.WrongType({ expected: "a string", actual: typeName(input) })
+
+/**
  * Allocation-free validity check of a concrete subject.
  *
  * @internal
  */
-export const isValidSubject = (s: string): boolean => {
+export const isValidSubject = (s: unknown): boolean => {
+  if (typeof s !== "string") return false
   const len = s.length
   if (len === 0 || len > SubjectError.MAX_LENGTH) return false
   let start = 0
@@ -123,7 +155,8 @@ export const isValidSubject = (s: string): boolean => {
  *
  * @internal
  */
-export const tokenizeSubject = (s: string): Array<string> | undefined => {
+export const tokenizeSubject = (s: unknown): Array<string> | undefined => {
+  if (typeof s !== "string") return undefined
   const len = s.length
   if (len === 0 || len > SubjectError.MAX_LENGTH) return undefined
   const out: Array<string> = []
@@ -165,6 +198,7 @@ const validTail = (s: string, from: number, len: number): boolean => {
  * @internal
  */
 export const matches = (p: string, s: string): boolean => {
+  if (typeof p !== "string" || typeof s !== "string") return false
   const pl = p.length
   const sl = s.length
   if (sl === 0 || sl > SubjectError.MAX_LENGTH || pl === 0) return false
@@ -243,6 +277,13 @@ export const containsTokens = (a: ReadonlyArray<string>, b: ReadonlyArray<string
 }
 
 /**
+ * `U+0007` for 7.
+ *
+ * @internal
+ */
+export const codePoint = (c: number): string => `U+${c.toString(16).toUpperCase().padStart(4, "0")}`
+
+/**
  * Checks a single token value: non-empty, no `.`, whitespace or wildcard.
  * Returns a problem description or `undefined`.
  *
@@ -256,6 +297,7 @@ export const tokenProblem = (value: string): string | undefined => {
     if (c === DOT) return `contains "." at position ${i}`
     if (c === STAR || c === GT) return `contains the wildcard ${JSON.stringify(value.charAt(i))} at position ${i}`
     if (isWhitespace(c)) return `contains whitespace at position ${i}`
+    if (c < 32) return `contains the control character ${codePoint(c)} at position ${i}`
   }
   return undefined
 }
@@ -276,9 +318,7 @@ export const invalidParameter = (
     new SubjectError.InvalidToken({
       input,
       value,
-      message: `${label} ${JSON.stringify(input)}: parameter ${JSON.stringify(name)} value ${
-        JSON.stringify(value)
-      } ${problem}`
+      message: `${label} ${quote(input)}: parameter ${quote(name)} value ${quote(value)} ${problem}`
     })
   )
 
