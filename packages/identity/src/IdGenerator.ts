@@ -98,7 +98,7 @@ const UUIDV7_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-
  * @category predicates
  * @since 0.1.0
  */
-export const isUuidV7 = (s: string): boolean => UUIDV7_PATTERN.test(s)
+export const isUuidV7 = (s: unknown): boolean => typeof s === "string" && UUIDV7_PATTERN.test(s)
 
 /**
  * The Unix timestamp in milliseconds embedded in a UUIDv7, or `None` when

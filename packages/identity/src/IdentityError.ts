@@ -13,6 +13,7 @@
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Ids from "./Ids.ts"
+import { quote, typeName } from "./internal/quote.ts"
 
 const TypeId = "~@herald/identity/IdentityError" as const
 const ReasonTypeId = "~@herald/identity/IdentityError/Reason" as const
@@ -167,17 +168,13 @@ export const isIdentityError = (u: unknown): u is IdentityError => Predicate.has
  */
 export const isIdentityErrorReason = (u: unknown): u is IdentityErrorReason => Predicate.hasProperty(u, ReasonTypeId)
 
-const MAX_SHOWN = 64
-
-const show = (value: string): string =>
-  JSON.stringify(value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}…` : value)
-
 /**
  * Builds a {@link MalformedId} reason with its readable message.
  *
  * `source` says whether `header` names a header (the default) or a field.
  * `problem` defaults to `Ids.idProblem(value)`. Values longer than 64
- * characters are shortened in the message (not in `value`).
+ * characters are shortened in the message (not in `value`): the first 64,
+ * then `…(N chars)`.
  *
  * @category constructors
  * @since 0.1.0
@@ -195,7 +192,29 @@ export const malformedIdReason = (
   return new MalformedId({
     header,
     value,
-    message: `${source} ${header}: ${show(value)} is not a valid id (${problem})`
+    message: `${source} ${header}: ${quote(value)} is not a valid id (${problem})`
+  })
+}
+
+/**
+ * Builds the {@link MalformedId} reason of a header or field that holds a
+ * value that is not a string: `value` names its type (`a number`,
+ * `undefined`...), and the message says so, e.g.
+ * `header Herald-Message-Id: a number is not a valid id (not a string)`.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const notAStringReason = (
+  header: string,
+  value: unknown,
+  options?: { readonly source?: "header" | "field" | undefined }
+): MalformedId => {
+  const type = typeName(value)
+  return new MalformedId({
+    header,
+    value: type,
+    message: `${options?.source ?? "header"} ${header}: ${type} is not a valid id (not a string)`
   })
 }
 

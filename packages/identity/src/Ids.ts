@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import { quote, typeName } from "./internal/quote.ts"
 
 /**
  * The maximum number of characters in an id.
@@ -36,12 +37,16 @@ const isWhitespace = (code: number): boolean =>
  * valid. The explanation is short and names the first offending position
  * (0-based), for example `"whitespace at 1"`, `"empty"`,
  * `"too long (129 characters, at most 128)"`, `"non-ASCII character U+00E9 at 3"`
- * or `"control character U+0007 at 0"`.
+ * or `"control character U+0007 at 0"`. A value that is not a string is
+ * `"not a string (a number)"`.
  *
  * @category validation
  * @since 0.1.0
  */
 export const idProblem = (s: string): string | undefined => {
+  if (typeof s !== "string") {
+    return `not a string (${typeName(s)})`
+  }
   if (s.length === 0) {
     return "empty"
   }
@@ -65,14 +70,14 @@ export const idProblem = (s: string): string | undefined => {
 }
 
 /**
- * Returns `true` when `s` is a valid id: 1 to 128 characters, each printable
- * ASCII without whitespace (`!` to `~`).
+ * Returns `true` when `s` is a valid id: a string of 1 to 128 characters,
+ * each printable ASCII without whitespace (`!` to `~`).
  *
  * @category validation
  * @since 0.1.0
  */
-export const isValidId = (s: string): boolean => {
-  if (s.length === 0 || s.length > maxLength) {
+export const isValidId = (s: unknown): boolean => {
+  if (typeof s !== "string" || s.length === 0 || s.length > maxLength) {
     return false
   }
   for (let i = 0; i < s.length; i++) {
@@ -195,7 +200,7 @@ export const causationToMessageId = (id: CausationId): MessageId => id as string
 export const messageIdUnsafe = (s: string): MessageId => {
   const problem = idProblem(s)
   if (problem !== undefined) {
-    throw new Error(`${JSON.stringify(s)} is not a valid id (${problem})`)
+    throw new Error(`${typeof s === "string" ? quote(s) : typeName(s)} is not a valid id (${problem})`)
   }
   return s as MessageId
 }

@@ -129,9 +129,12 @@ const readHeader = (
   lookup: (name: string) => string | undefined,
   header: string
 ): Result.Result<string, IdentityError.IdentityError> => {
-  const value = lookup(header)
+  const value: unknown = lookup(header)
   if (value === undefined || value === "") {
     return Result.fail(IdentityError.missingHeader(header))
+  }
+  if (typeof value !== "string") {
+    return Result.fail(new IdentityError.IdentityError({ reason: IdentityError.notAStringReason(header, value) }))
   }
   const problem = Ids.idProblem(value)
   return problem === undefined
@@ -146,7 +149,9 @@ const readHeader = (
  *
  * Headers are checked in the order message id, correlation id, causation id
  * and the first problem is reported: an absent or empty header is a
- * `MissingHeader`, any other invalid value a `MalformedId`. Never throws.
+ * `MissingHeader`, any other invalid value (one that is not a string
+ * included) a `MalformedId`. Never throws on bad input: a `lookup` that is
+ * not a function finds no header.
  *
  * @category headers
  * @since 0.1.0
@@ -154,6 +159,7 @@ const readHeader = (
 export const fromHeaders = (
   lookup: (name: string) => string | undefined
 ): Result.Result<MessageIdentity, IdentityError.IdentityError> => {
+  if (typeof lookup !== "function") return Result.fail(IdentityError.missingHeader(HeaderNames.messageId))
   const messageId = readHeader(lookup, HeaderNames.messageId)
   if (Result.isFailure(messageId)) return Result.fail(messageId.failure)
   const correlationId = readHeader(lookup, HeaderNames.correlationId)
@@ -180,8 +186,9 @@ export const decodeHeaders = (
 /**
  * Builds an identity from three unchecked strings, e.g. read from a database.
  * Fields are checked in the order `messageId`, `correlationId`, `causationId`;
- * the first invalid one (empty strings included) is reported as a
- * `MalformedId` naming the field. Never throws.
+ * the first invalid one (empty strings and values that are not strings
+ * included) is reported as a `MalformedId` naming the field. Never throws on
+ * bad input: `fields` that is not an object has three missing fields.
  *
  * @category constructors
  * @since 0.1.0
@@ -192,8 +199,14 @@ export const make = (fields: {
   readonly causationId: string
 }): Result.Result<MessageIdentity, IdentityError.IdentityError> => {
   const names = ["messageId", "correlationId", "causationId"] as const
+  const record: Partial<Record<string, unknown>> = typeof fields === "object" && fields !== null ? fields : {}
   for (const name of names) {
-    const value = fields[name]
+    const value = record[name]
+    if (typeof value !== "string") {
+      return Result.fail(
+        new IdentityError.IdentityError({ reason: IdentityError.notAStringReason(name, value, { source: "field" }) })
+      )
+    }
     const problem = Ids.idProblem(value)
     if (problem !== undefined) {
       return Result.fail(IdentityError.malformedId(name, value, { source: "field", problem }))

@@ -159,7 +159,7 @@ describe("MessageIdentity", () => {
       expect(error.reason._tag).toBe("MalformedId")
       expect(error.reason.header).toBe("Herald-Message-Id")
       expect(error.message).toBe(
-        `header Herald-Message-Id: "${"x".repeat(64)}…" is not a valid id (too long (129 characters, at most 128))`
+        `header Herald-Message-Id: "${"x".repeat(64)}"…(129 chars) is not a valid id (too long (129 characters, at most 128))`
       )
     })
 
