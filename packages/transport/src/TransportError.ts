@@ -11,6 +11,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { quote } from "./internal/quote.ts"
 
 const TypeId = "~@herald/transport/TransportError" as const
 const ReasonTypeId = "~@herald/transport/TransportError/Reason" as const
@@ -168,7 +169,7 @@ export class InvalidSubject extends Schema.TaggedError<InvalidSubject>("@herald/
 ) {
   readonly [ReasonTypeId] = ReasonTypeId
   override get message(): string {
-    return `invalid subject ${JSON.stringify(this.subject)}: ${this.detail}`
+    return `invalid subject ${quote(this.subject)}: ${this.detail}`
   }
   get isRetryable(): boolean {
     return false

@@ -15,13 +15,18 @@
  *
  * Any other header (for instance `traceparent`) is carried through as an
  * extra header. Decoding never throws: a missing or malformed header is a
- * `DecodeError` naming the header.
+ * `DecodeError` naming the header. Decoding applies the header rules that
+ * encoding applies (every name a token, no CR or LF in a value, no status
+ * line), and a `Nats-Msg-Id` that is not the message id is refused, except
+ * the dead-letter id (`dlq:<stream>:<consumer>:<sequence>`) that a dead
+ * letter carries.
  *
  * @since 0.1.0
  */
 import { type Ids, MessageIdentity } from "@herald/identity"
 import * as Result from "effect/Result"
 import * as Envelope from "./Envelope.ts"
+import { quote, typeName } from "./internal/quote.ts"
 import * as TransportError from "./TransportError.ts"
 
 /**
@@ -76,6 +81,12 @@ export const isReservedHeader = (name: string): boolean => reservedExact.has(nam
 export interface RawMessage {
   readonly headers: Readonly<Record<string, string>>
   readonly body: Uint8Array
+  /**
+   * The status of the header block (`503 No Responders` for
+   * `NATS/1.0 503 No Responders`), when it has one. Herald never writes one,
+   * and {@link decodeRaw} refuses a message that has one.
+   */
+  readonly status?: string | undefined
 }
 
 // RFC 7230 token characters, which is what NATS accepts in a header name.
@@ -89,17 +100,32 @@ const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
  * @category validation
  */
 export const validateHeader = (name: string, value: string): Result.Result<void, TransportError.TransportError> => {
-  if (!headerName.test(name)) {
-    return Result.fail(
-      TransportError.make(new TransportError.EncodeError({ detail: `header name ${JSON.stringify(name)} is not a token` }))
-    )
+  const problem = headerProblem(name, value)
+  return problem === undefined
+    ? Result.void
+    : Result.fail(TransportError.make(new TransportError.EncodeError({ detail: problem })))
+}
+
+/**
+ * What is wrong with a header, or `undefined`: the rules {@link encode}
+ * applies and {@link decodeRaw} applies again.
+ */
+const headerProblem = (name: unknown, value: unknown): string | undefined => {
+  if (typeof name !== "string" || !headerName.test(name)) {
+    return `header name ${typeof name === "string" ? quote(name) : typeName(name)} is not a token`
   }
-  if (value.includes("\r") || value.includes("\n")) {
-    return Result.fail(
-      TransportError.make(new TransportError.EncodeError({ detail: `header ${name}: value contains CR or LF` }))
-    )
+  if (typeof value !== "string") return `header ${quote(name)}: the value is ${typeName(value)}, not a string`
+  if (value.includes("\r") || value.includes("\n")) return `header ${quote(name)}: value contains CR or LF`
+  return undefined
+}
+
+// Sets a header on a fresh record: `__proto__` becomes an own property.
+const setHeader = (headers: Record<string, string>, name: string, value: string): void => {
+  if (name === "__proto__") {
+    Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true })
+  } else {
+    headers[name] = value
   }
-  return Result.void
 }
 
 /**
@@ -121,11 +147,11 @@ export const encode = (envelope: Envelope.Envelope): Result.Result<RawMessage, T
     }
     const valid = validateHeader(name, value)
     if (Result.isFailure(valid)) return Result.fail(valid.failure)
-    headers[name] = value
+    setHeader(headers, name, value)
   }
   if (!headerSafe(envelope.type)) {
     return Result.fail(
-      TransportError.make(new TransportError.EncodeError({ detail: `type ${JSON.stringify(envelope.type)} is empty or contains CR/LF` }))
+      TransportError.make(new TransportError.EncodeError({ detail: `type ${quote(envelope.type)} is empty or contains CR/LF` }))
     )
   }
   if (!Number.isFinite(envelope.occurredAt)) {
@@ -161,7 +187,8 @@ const isoOf = (millis: number): string => {
   return lastIso
 }
 
-const headerSafe = (s: string): boolean => s.length > 0 && !s.includes("\r") && !s.includes("\n")
+const headerSafe = (s: string): boolean =>
+  typeof s === "string" && s.length > 0 && !s.includes("\r") && !s.includes("\n")
 
 const decodeError = (detail: string, header?: string): TransportError.TransportError =>
   TransportError.make(
@@ -180,10 +207,21 @@ const parseTime = (text: string): number => {
   return millis
 }
 
+// The `Nats-Msg-Id` of a dead letter (`DeadLetter.make`): derived from where
+// the message failed, not from its id.
+const deadLetterId = /^dlq:\S+:\S+:\d+$/
+
 /**
  * Decodes headers and body into an envelope. `lookup` returns a header's first
  * value, or `undefined` (an empty string counts as missing); `names` lists the
- * header names present, so that extra headers are carried through.
+ * header names present, so that extra headers are carried through; `status`
+ * is the status of the header block, if it has one.
+ *
+ * Fails with a `DecodeError` (never throws) when a header name is not a token,
+ * a value is not a string or holds CR or LF, the header block has a status, an
+ * identity header or `Herald-Type`, `Herald-Kind` or `Herald-Occurred-At` is
+ * missing or malformed, or `Nats-Msg-Id` is neither the message id nor a
+ * dead-letter id.
  *
  * @since 0.1.0
  * @category decoding
@@ -191,32 +229,68 @@ const parseTime = (text: string): number => {
 export const decode = (
   lookup: (name: string) => string | undefined,
   names: Iterable<string>,
-  body: Uint8Array
+  body: Uint8Array,
+  status?: string | undefined
 ): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
+  if (typeof lookup !== "function") return Result.fail(decodeError(`the header lookup is ${typeName(lookup)}`))
+  if (!isIterable(names)) return Result.fail(decodeError(`the header names are ${typeName(names)}, not a list`))
+  if (!(body instanceof Uint8Array)) return Result.fail(decodeError(`the body is ${typeName(body)}, not bytes`))
+  if (status !== undefined) {
+    return Result.fail(
+      decodeError(`the header block has a status line (${typeof status === "string" ? quote(status) : typeName(status)})`)
+    )
+  }
+  const headers: Record<string, string> = {}
+  for (const name of names as Iterable<unknown>) {
+    if (typeof name !== "string" || !headerName.test(name)) return Result.fail(decodeError(headerProblem(name, "")!))
+    const value: unknown = lookup(name)
+    if (value === undefined) continue
+    const problem = headerProblem(name, value)
+    if (problem !== undefined) return Result.fail(decodeError(problem))
+    if (!isReservedHeader(name)) setHeader(headers, name, value as string)
+  }
   const identity = MessageIdentity.fromHeaders(lookup)
   if (Result.isFailure(identity)) {
     const reason = identity.failure.reason
     return Result.fail(decodeError(identity.failure.message, reason.header))
   }
-  const type = lookup(HeaderNames.type)
+  const messageId: string = identity.success.messageId
+  const natsId: unknown = lookup(HeaderNames.natsMsgId)
+  if (natsId !== undefined && natsId !== messageId && !(typeof natsId === "string" && deadLetterId.test(natsId))) {
+    return Result.fail(
+      decodeError(
+        `${typeof natsId === "string" ? quote(natsId) : typeName(natsId)} is not the message id ${quote(messageId)}`,
+        HeaderNames.natsMsgId
+      )
+    )
+  }
+  const type: unknown = lookup(HeaderNames.type)
   if (type === undefined || type === "") return Result.fail(decodeError("missing", HeaderNames.type))
-  const kind = lookup(HeaderNames.kind)
+  if (typeof type !== "string") return Result.fail(decodeError(`${typeName(type)}, not a string`, HeaderNames.type))
+  const kind: unknown = lookup(HeaderNames.kind)
   if (kind === undefined || kind === "") return Result.fail(decodeError("missing", HeaderNames.kind))
-  if (!Envelope.isKind(kind)) {
-    return Result.fail(decodeError(`${JSON.stringify(kind)} is not one of event, command, query, reply`, HeaderNames.kind))
+  if (typeof kind !== "string" || !Envelope.isKind(kind)) {
+    return Result.fail(
+      decodeError(
+        `${typeof kind === "string" ? quote(kind) : typeName(kind)} is not one of event, command, query, reply`,
+        HeaderNames.kind
+      )
+    )
   }
-  const occurred = lookup(HeaderNames.occurredAt)
+  const occurred: unknown = lookup(HeaderNames.occurredAt)
   if (occurred === undefined || occurred === "") return Result.fail(decodeError("missing", HeaderNames.occurredAt))
-  const occurredAt = parseTime(occurred)
+  const occurredAt = typeof occurred === "string" ? parseTime(occurred) : Number.NaN
   if (!Number.isFinite(occurredAt)) {
-    return Result.fail(decodeError(`${JSON.stringify(occurred)} is not an ISO-8601 time`, HeaderNames.occurredAt))
+    return Result.fail(
+      decodeError(
+        `${typeof occurred === "string" ? quote(occurred) : typeName(occurred)} is not an ISO-8601 time`,
+        HeaderNames.occurredAt
+      )
+    )
   }
-  const contentType = lookup(HeaderNames.contentType)
-  const headers: Record<string, string> = {}
-  for (const name of names) {
-    if (isReservedHeader(name)) continue
-    const value = lookup(name)
-    if (value !== undefined) headers[name] = value
+  const contentType: unknown = lookup(HeaderNames.contentType)
+  if (contentType !== undefined && typeof contentType !== "string") {
+    return Result.fail(decodeError(`${typeName(contentType)}, not a string`, HeaderNames.contentType))
   }
   return Result.succeed({
     identity: identity.success,
@@ -229,28 +303,39 @@ export const decode = (
   })
 }
 
+const isIterable = (u: unknown): u is Iterable<unknown> =>
+  typeof u === "object" && u !== null && typeof (u as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function"
+
+const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
 /**
- * Decodes a `RawMessage`.
+ * Decodes a `RawMessage` with the rules of {@link decode}. Anything that is not
+ * a raw message (not an object, headers that are not a record, a body that is
+ * not a `Uint8Array`) is a `DecodeError` too.
  *
  * @since 0.1.0
  * @category decoding
  */
 export const decodeRaw = (raw: RawMessage): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
-  const headers = raw.headers
+  if (!isRecord(raw)) return Result.fail(decodeError(`not a raw message: ${typeName(raw)}`))
+  const headers: unknown = raw.headers
+  if (!isRecord(headers)) return Result.fail(decodeError(`the headers are ${typeName(headers)}, not a record`))
+  const names = Object.keys(headers)
   // Built on the first name not found as written (the last header of a
   // name, without case, wins, as it always did).
-  let lower: Map<string, string> | undefined
+  let lower: Map<string, unknown> | undefined
   return decode((name) => {
-    let v: string | undefined = headers[name]
+    let v: unknown = Object.hasOwn(headers, name) ? headers[name] : undefined
     if (v === undefined) {
       if (lower === undefined) {
-        lower = new Map<string, string>()
-        for (const n in headers) lower.set(n.toLowerCase(), headers[n]!)
+        lower = new Map<string, unknown>()
+        for (const n of names) lower.set(n.toLowerCase(), headers[n])
       }
       v = lower.get(name.toLowerCase())
     }
-    return v === "" ? undefined : v
-  }, Object.keys(headers), raw.body)
+    return (v === "" ? undefined : v) as string | undefined
+  }, names, raw.body, raw.status)
 }
 
 /**
@@ -308,10 +393,10 @@ export const oneLine = (text: string, max = 4096): string => text.replace(/[\r\n
  * @category headers
  */
 export const header = (raw: RawMessage, name: string): string | undefined => {
-  const exact = raw.headers[name]
+  const exact = Object.hasOwn(raw.headers, name) ? raw.headers[name] : undefined
   if (exact !== undefined) return exact
   const lower = name.toLowerCase()
-  for (const key in raw.headers) {
+  for (const key of Object.keys(raw.headers)) {
     if (key.toLowerCase() === lower) return raw.headers[key]
   }
   return undefined

@@ -29,6 +29,7 @@ import type * as Bus from "../Bus.ts"
 import type * as Envelope from "../Envelope.ts"
 import type * as Handler from "../Handler.ts"
 import type * as Message from "../Message.ts"
+import { quote } from "../internal/quote.ts"
 import * as TransportError from "../TransportError.ts"
 
 /**
@@ -71,7 +72,7 @@ export type DefinitionsOf<Defs> = Defs extends ReadonlyArray<infer D> ? D : Defs
 const unknownType = (envelope: Envelope.Envelope, known: ReadonlyArray<string>): TransportError.TransportError =>
   TransportError.make(
     new TransportError.DecodeError({
-      detail: `unknown message type ${JSON.stringify(envelope.type)}; expected one of ${
+      detail: `unknown message type ${quote(envelope.type)}; expected one of ${
         known.map((t) => JSON.stringify(t)).join(", ")
       }`
     })

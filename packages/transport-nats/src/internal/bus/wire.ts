@@ -8,6 +8,7 @@ import { Subject, SubjectPattern } from "@herald/subject"
 import { type Envelope, Foreign, TransportError, Wire } from "@herald/transport"
 import { Match, type Msg, type MsgHdrs, MsgHdrsImpl } from "@nats-io/nats-core"
 import * as Result from "effect/Result"
+import { statusLine } from "../eventlog/message.ts"
 
 /**
  * Checks a concrete subject.
@@ -137,11 +138,12 @@ const lookup = (map: ReadonlyMap<string, ReadonlyArray<string>>, name: string): 
  */
 export const decode = (msg: Msg): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
   const h = msg.headers
+  const status = statusLine(h)
   if (h instanceof MsgHdrsImpl) {
     const map = h.headers
-    return Wire.decode((name) => lookup(map, name), map.keys(), msg.data)
+    return Wire.decode((name) => lookup(map, name), map.keys(), msg.data, status)
   }
-  return Wire.decode((name) => header(h, name), h === undefined ? [] : h.keys(), msg.data)
+  return Wire.decode((name) => header(h, name), h === undefined ? [] : h.keys(), msg.data, status)
 }
 
 /**

@@ -91,11 +91,26 @@ export const headersOf = (h: MsgHdrs | undefined): Record<string, string> => {
 }
 
 /**
- * A received message's headers and body.
+ * A received message's headers and body, and the status of its header block
+ * when it has one (a stored message can: `Wire.decodeRaw` refuses it).
  *
  * @internal
  */
-export const rawOf = (msg: Msg): Wire.RawMessage => ({ headers: headersOf(msg.headers), body: msg.data })
+export const rawOf = (msg: Msg): Wire.RawMessage => {
+  const status = statusLine(msg.headers)
+  return status === undefined
+    ? { headers: headersOf(msg.headers), body: msg.data }
+    : { headers: headersOf(msg.headers), body: msg.data, status }
+}
+
+/**
+ * The status of a header block (`400 Bad Request` for
+ * `NATS/1.0 400 Bad Request`), `undefined` when it has none.
+ *
+ * @internal
+ */
+export const statusLine = (h: MsgHdrs | undefined): string | undefined =>
+  h === undefined || h.code === 0 ? undefined : `${h.code} ${h.description}`.trim()
 
 /**
  * A JetStream status message (no payload, a status code in the header
