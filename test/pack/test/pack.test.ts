@@ -169,7 +169,16 @@ beforeAll(async () => {
   fs.mkdirSync(app)
   fs.mkdirSync(tarballs)
 
-  await ok("pnpm", ["build"], { cwd: root, env: process.env, timeoutMs: 600_000 })
+  // The packages are packed as built: `pnpm build` runs first (as in
+  // .ci/run). A build older than its sources would test stale code.
+  for (const { dir, manifest } of published) {
+    const built = path.join(dir, "dist", "index.js")
+    const sources = fs.readdirSync(path.join(dir, "src"), { recursive: true, encoding: "utf8" })
+      .map((file) => fs.statSync(path.join(dir, "src", file)).mtimeMs)
+    if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < Math.max(...sources)) {
+      throw new Error(`${manifest.name}: dist/ is missing or older than src/; run pnpm build first`)
+    }
+  }
   for (const { dir } of published) {
     await ok("pnpm", ["pack", "--pack-destination", tarballs], { cwd: dir, env: process.env, timeoutMs: 120_000 })
   }
