@@ -33,7 +33,7 @@ const settle = (done: () => boolean) =>
     expect(done()).toBe(true)
   })
 
-const zeroStats = { acked: 0, naked: 0, termed: 0, deadLettered: 0, inFlight: 0 }
+const zeroStats = { acked: 0, naked: 0, termed: 0, deadLettered: 0, inFlight: 0, timedOut: 0 }
 
 describe("MemoryTransport consume", () => {
   it.effect("10,000 appends, consumed in order: each message acked exactly once", () =>
@@ -183,7 +183,7 @@ describe("MemoryTransport consume", () => {
       yield* log.consume("ORDERS", "c", (d) =>
         nOf(d) === 1
           ? Effect.fail(TransportError.make(new TransportError.DecodeError({ detail: "bad" })))
-          : Effect.never, { deadLetterSubject: "custom.dlq", concurrency: 2, shutdownTimeout: 0 })
+          : Effect.never, { deadLetterSubject: "custom.dlq", concurrency: 2, shutdownTimeout: 0, handlerDeadline: "none" })
       yield* TestClock.adjust("1 second")
       const letters = (yield* memory.streamMessages("CUSTOM")).map((m) => DeadLetter.parse(m.raw))
       expect(letters.map((l) => [l?.sequence, l?.reason])).toEqual([

@@ -158,7 +158,8 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
             return Effect.never
           }
           return Effect.void
-        }), { concurrency: 2, deadLetterSubject: other.subject, shutdownTimeout: "100 millis" }).pipe(
+          // (No handler deadline: the ack wait runs out.)
+        }), { concurrency: 2, deadLetterSubject: other.subject, shutdownTimeout: "100 millis", handlerDeadline: "none" }).pipe(
           Scope.provide(scope)
         )
       yield* append(1)

@@ -362,7 +362,7 @@ describe("transport-nats faults", () => {
           assert.strictEqual(calls, good + 3 * poison.size, "handler calls")
           assert.deepStrictEqual(
             { ...stats },
-            { acked: good, naked: 2 * poison.size, termed: poison.size, deadLettered: poison.size, inFlight: 0 }
+            { acked: good, naked: 2 * poison.size, termed: poison.size, deadLettered: poison.size, inFlight: 0, timedOut: 0 }
           )
           assert.deepStrictEqual([lag.pending, lag.ackPending], [0, 0])
         })),

@@ -1,13 +1,42 @@
 /**
  * The dead-letter format, shared by every transport.
  *
- * A dead letter is the original message (its headers and body unchanged) with
- * headers saying where it came from and why it could not be handled. It gets
- * a deterministic `Nats-Msg-Id` (`dlq:<stream>:<consumer>:<sequence>`), so
- * storing the same dead letter twice inside the duplicate window keeps one.
+ * A dead letter is the original message with headers saying where it came
+ * from and why it could not be handled. It gets a deterministic
+ * `Nats-Msg-Id` (`dlq:<stream>:<consumer>:<sequence>`), so storing the same
+ * dead letter twice inside the duplicate window keeps one.
+ *
+ * Storing a dead letter never depends on the original's headers being fit
+ * to send again. The body is kept as it was. An original header is kept as
+ * a header when it can be sent as it is; every other one is carried in
+ * `Herald-Dlq-Escaped-Headers`, a JSON array of `[name, value]` pairs in the
+ * order they were stored. A header is escaped when:
+ *
+ * - its name is not a token (empty, spaces, control characters, a colon,
+ *   non-ASCII), or its value contains CR or LF or has leading or trailing
+ *   white space (which sending would trim);
+ * - its name starts with `Nats-` (nats-server acts on those when it stores
+ *   a message: the original's expectations or rollup would refuse the dead
+ *   letter) or with `Herald-Dlq-` (the dead letter's own headers). The
+ *   original's `Nats-Msg-Id` is left out when it equals its
+ *   `Herald-Message-Id` (the dead letter has its own), and escaped when it
+ *   differs;
+ * - its name was already used (a header with several values keeps the first
+ *   as a header, the others escaped).
+ *
+ * A header block that was a status line (`NATS/1.0 400 Bad Request`) is
+ * kept in `Herald-Dlq-Status` (`400 Bad Request`).
+ *
+ * When the dead letter would exceed the largest message the server takes
+ * (`maxPayload`), parts of the original are left out, in this order, until
+ * it fits: the escaped headers, then every original header, then the body.
+ * `Herald-Dlq-Dropped-Headers` then holds the number of original headers
+ * left out, and `Herald-Dlq-Dropped-Body` the size in bytes of the body left
+ * out (the dead letter's body is then empty).
  *
  * @since 0.1.0
  */
+import * as Result from "effect/Result"
 import * as Wire from "./Wire.ts"
 
 /**
@@ -23,7 +52,11 @@ export const HeaderNames = {
   sequence: "Herald-Dlq-Sequence",
   subject: "Herald-Dlq-Subject",
   deliveryCount: "Herald-Dlq-Delivery-Count",
-  failedAt: "Herald-Dlq-Failed-At"
+  failedAt: "Herald-Dlq-Failed-At",
+  escapedHeaders: "Herald-Dlq-Escaped-Headers",
+  status: "Herald-Dlq-Status",
+  droppedHeaders: "Herald-Dlq-Dropped-Headers",
+  droppedBody: "Herald-Dlq-Dropped-Body"
 } as const
 
 /**
@@ -44,25 +77,124 @@ export interface Info {
 }
 
 /**
- * Builds the dead letter of a message.
+ * A stored message as it was read, before anything was checked: every
+ * header line in order (a name may repeat, be empty, or not be a token), the
+ * status line of its header block if it had one, and the body.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Original {
+  readonly headers: ReadonlyArray<readonly [name: string, value: string]>
+  /** The status of the header block (`400 Bad Request`), when it had one. */
+  readonly status?: string | undefined
+  readonly body: Uint8Array
+}
+
+/**
+ * Options of `make`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The largest message the server takes, in bytes (`Wire.payloadSize`): parts of the original are left out to fit. */
+  readonly maxPayload?: number | undefined
+}
+
+const dlqPrefix = "herald-dlq-"
+const natsPrefix = "nats-"
+const reasonWhenShrunk = 1024
+
+const startsWithNoCase = (name: string, prefix: string): boolean =>
+  name.length >= prefix.length && name.slice(0, prefix.length).toLowerCase() === prefix
+
+/**
+ * Whether an original header can be kept as a header of its dead letter.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isSendable = (name: string, value: string): boolean =>
+  Result.isSuccess(Wire.validateHeader(name, value)) && value === value.trim() &&
+  !startsWithNoCase(name, natsPrefix) && !startsWithNoCase(name, dlqPrefix)
+
+const pairsOf = (original: Wire.RawMessage | Original): ReadonlyArray<readonly [string, string]> => {
+  if (Array.isArray(original.headers)) return original.headers as ReadonlyArray<readonly [string, string]>
+  const record = original.headers as Readonly<Record<string, string>>
+  return Object.keys(record).map((name) => [name, record[name]!] as const)
+}
+
+/**
+ * Builds the dead letter of a message: a message that can always be sent
+ * (see the module's description), within `maxPayload` when given.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (original: Wire.RawMessage, info: Info): Wire.RawMessage => ({
-  headers: {
-    ...original.headers,
-    [Wire.HeaderNames.natsMsgId]: `dlq:${info.stream}:${info.consumer}:${info.sequence}`,
-    [HeaderNames.reason]: Wire.oneLine(info.reason),
-    [HeaderNames.stream]: info.stream,
-    [HeaderNames.consumer]: info.consumer,
-    [HeaderNames.sequence]: String(info.sequence),
-    [HeaderNames.subject]: info.subject,
-    [HeaderNames.deliveryCount]: String(info.deliveryCount),
-    [HeaderNames.failedAt]: new Date(info.failedAt).toISOString()
-  },
-  body: original.body
-})
+export const make = (original: Wire.RawMessage | Original, info: Info, options?: Options): Wire.RawMessage => {
+  const kept: Record<string, string> = {}
+  const escaped: Array<readonly [string, string]> = []
+  const pairs = pairsOf(original)
+  let messageId: string | undefined = undefined
+  for (const [name, value] of pairs) {
+    if (name === Wire.HeaderNames.messageId) {
+      messageId = value
+      break
+    }
+  }
+  let count = 0
+  for (const [name, value] of pairs) {
+    if (name === Wire.HeaderNames.natsMsgId && value === messageId) continue
+    count++
+    if (isSendable(name, value) && !Object.hasOwn(kept, name)) kept[name] = value
+    else escaped.push([name, value])
+  }
+  const status = "status" in original && original.status !== undefined && original.status !== ""
+    ? Wire.oneLine(original.status, 256)
+    : undefined
+  const build = (
+    reason: string,
+    headers: Readonly<Record<string, string>>,
+    escapedJson: string | undefined,
+    dropped: { readonly headers: number; readonly body: number | undefined },
+    body: Uint8Array
+  ): Wire.RawMessage => {
+    const out: Record<string, string> = { ...headers }
+    if (escapedJson !== undefined) out[HeaderNames.escapedHeaders] = escapedJson
+    if (status !== undefined) out[HeaderNames.status] = status
+    if (dropped.headers > 0) out[HeaderNames.droppedHeaders] = String(dropped.headers)
+    if (dropped.body !== undefined) out[HeaderNames.droppedBody] = String(dropped.body)
+    out[Wire.HeaderNames.natsMsgId] = `dlq:${info.stream}:${info.consumer}:${info.sequence}`
+    out[HeaderNames.reason] = reason
+    out[HeaderNames.stream] = info.stream
+    out[HeaderNames.consumer] = info.consumer
+    out[HeaderNames.sequence] = String(info.sequence)
+    out[HeaderNames.subject] = info.subject
+    out[HeaderNames.deliveryCount] = String(info.deliveryCount)
+    out[HeaderNames.failedAt] = new Date(info.failedAt).toISOString()
+    return { headers: out, body }
+  }
+  const reason = Wire.oneLine(info.reason)
+  const escapedJson = escaped.length === 0 ? undefined : JSON.stringify(escaped)
+  const full = build(reason, kept, escapedJson, { headers: 0, body: undefined }, original.body)
+  const max = options?.maxPayload
+  if (max === undefined || Wire.payloadSize(full) <= max) return full
+  // Too large: leave out the escaped headers, then every original header, then the body.
+  if (escapedJson !== undefined) {
+    const withoutEscaped = build(reason, kept, undefined, { headers: escaped.length, body: undefined }, original.body)
+    if (Wire.payloadSize(withoutEscaped) <= max) return withoutEscaped
+  }
+  const withoutHeaders = build(reason, {}, undefined, { headers: count, body: undefined }, original.body)
+  if (Wire.payloadSize(withoutHeaders) <= max) return withoutHeaders
+  return build(
+    Wire.oneLine(info.reason, reasonWhenShrunk),
+    {},
+    undefined,
+    { headers: count, body: original.body.length },
+    new Uint8Array(0)
+  )
+}
 
 /**
  * Reads the dead-letter headers back, `undefined` when they are missing.
@@ -84,4 +216,31 @@ export const parse = (message: Wire.RawMessage): Info | undefined => {
     !Number.isFinite(sequence) || !Number.isFinite(deliveryCount) || !Number.isFinite(failedAt)
   ) return undefined
   return { reason, stream, consumer, subject, sequence, deliveryCount, failedAt }
+}
+
+/**
+ * The original's headers carried by a dead letter, in this order: those kept
+ * as headers, then the escaped ones (`Herald-Dlq-Escaped-Headers`). Left
+ * out: the dead letter's own headers and its `Nats-Msg-Id`. A malformed
+ * escaped list reads as none.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const originalHeaders = (message: Wire.RawMessage): ReadonlyArray<readonly [string, string]> => {
+  const out: Array<readonly [string, string]> = []
+  for (const name of Object.keys(message.headers)) {
+    if (startsWithNoCase(name, dlqPrefix) || name === Wire.HeaderNames.natsMsgId) continue
+    out.push([name, message.headers[name]!])
+  }
+  const escaped = message.headers[HeaderNames.escapedHeaders]
+  if (escaped === undefined) return out
+  const parsed = Result.try((): unknown => JSON.parse(escaped))
+  if (Result.isFailure(parsed) || !Array.isArray(parsed.success)) return out
+  for (const pair of parsed.success as ReadonlyArray<unknown>) {
+    if (Array.isArray(pair) && pair.length === 2 && typeof pair[0] === "string" && typeof pair[1] === "string") {
+      out.push([pair[0], pair[1]])
+    }
+  }
+  return out
 }

@@ -84,6 +84,12 @@ export interface Delivery extends Bus.Incoming {
   readonly pending: number
   /** The headers and body as stored. */
   readonly raw: Wire.RawMessage
+  /**
+   * Where this delivery's dead letter goes: the `deadLetterSubject` option
+   * of the `consume` that runs it, else the consumer's
+   * (`Topology.deadLetterSubject`).
+   */
+  readonly deadLetterSubject: string
   readonly ack: Effect.Effect<void, TransportError.TransportError>
   /** Asks for redelivery, after `delay` when given (else at once). */
   readonly nak: (delay?: Duration.Input) => Effect.Effect<void, TransportError.TransportError>
@@ -136,6 +142,13 @@ export interface ConsumeOptions {
    * default: such a message is dead-lettered as undecodable.
    */
   readonly foreign?: Foreign.Options | undefined
+  /**
+   * How long a handler may run (default: the consumer's ack wait). Past it
+   * the handler is interrupted, the delivery settled as a retryable failure
+   * (nak'd after the nak delay; dead-lettered on the last allowed delivery),
+   * a warning logged, and `stats.timedOut` counts it. `"none"`: no deadline.
+   */
+  readonly handlerDeadline?: Duration.Input | "none" | undefined
 }
 
 /**
@@ -150,6 +163,8 @@ export interface ConsumerStats {
   readonly termed: number
   readonly deadLettered: number
   readonly inFlight: number
+  /** Handlers interrupted at the handler deadline. */
+  readonly timedOut: number
 }
 
 /**

@@ -3,7 +3,7 @@ import { Codec, DeadLetter, Wire } from "@herald/transport"
 import * as Result from "effect/Result"
 
 const original: Wire.RawMessage = {
-  headers: { "Nats-Msg-Id": "m-1", "Herald-Type": "OrderPlaced", traceparent: "t" },
+  headers: { "Nats-Msg-Id": "m-1", "Herald-Message-Id": "m-1", "Herald-Type": "OrderPlaced", traceparent: "t" },
   body: new Uint8Array([1, 2, 3])
 }
 
@@ -23,6 +23,7 @@ describe("DeadLetter", () => {
     expect(letter.body).toBe(original.body)
     expect(letter.headers).toEqual({
       "Nats-Msg-Id": "dlq:ORDERS:billing:42",
+      "Herald-Message-Id": "m-1",
       "Herald-Type": "OrderPlaced",
       traceparent: "t",
       "Herald-Dlq-Reason": "non-retryable failure: bad body",
@@ -51,6 +52,97 @@ describe("DeadLetter", () => {
     expect(DeadLetter.parse(original)).toBeUndefined()
     const letter = DeadLetter.make(original, info)
     expect(DeadLetter.parse({ ...letter, headers: { ...letter.headers, "Herald-Dlq-Sequence": "x" } })).toBeUndefined()
+  })
+
+  it("headers that cannot be sent again are carried escaped, in order; the body is kept", () => {
+    const body = new Uint8Array([0, 255, 10])
+    const stored: DeadLetter.Original = {
+      headers: [
+        ["Herald-Message-Id", "m-1"],
+        ["", "empty name"],
+        ["Bad Name", "space in the name"],
+        ["Ctl\u0001", "control character in the name"],
+        ["Ünïcode", "non-ASCII name"],
+        ["X-Value", "carriage\rreturn"],
+        ["X-Padded", " padded "],
+        ["X-Ok", "first"],
+        ["X-Ok", "second"],
+        ["Nats-Msg-Id", "other-id"],
+        ["Nats-Expected-Last-Sequence", "7"],
+        ["Nats-Rollup", "all"],
+        ["Herald-Dlq-Reason", "an older reason"],
+        ["X-Ctl-Value", "a\u0000b\u001fc"]
+      ],
+      body
+    }
+    const letter = DeadLetter.make(stored, info)
+    expect(letter.body).toBe(body)
+    for (const [name, value] of Object.entries(letter.headers)) {
+      expect(Wire.validateHeader(name, value)._tag).toBe("Success")
+      expect(value).toBe(value.trim())
+    }
+    expect(letter.headers["X-Ok"]).toBe("first")
+    expect(letter.headers["X-Ctl-Value"]).toBe("a\u0000b\u001fc")
+    expect(JSON.parse(letter.headers[DeadLetter.HeaderNames.escapedHeaders]!)).toEqual([
+      ["", "empty name"],
+      ["Bad Name", "space in the name"],
+      ["Ctl\u0001", "control character in the name"],
+      ["Ünïcode", "non-ASCII name"],
+      ["X-Value", "carriage\rreturn"],
+      ["X-Padded", " padded "],
+      ["X-Ok", "second"],
+      ["Nats-Msg-Id", "other-id"],
+      ["Nats-Expected-Last-Sequence", "7"],
+      ["Nats-Rollup", "all"],
+      ["Herald-Dlq-Reason", "an older reason"]
+    ])
+    expect(DeadLetter.parse(letter)?.reason).toBe("non-retryable failure: bad body")
+    // Every original header can be read back.
+    expect([...DeadLetter.originalHeaders(letter)].sort()).toEqual(stored.headers.map(([n, v]) => [n, v]).sort())
+  })
+
+  it("the original Nats-Msg-Id is left out when it is the message id", () => {
+    const letter = DeadLetter.make({ headers: [["Nats-Msg-Id", "m-1"], ["Herald-Message-Id", "m-1"]], body: new Uint8Array() }, info)
+    expect(letter.headers[DeadLetter.HeaderNames.escapedHeaders]).toBeUndefined()
+    expect(letter.headers["Nats-Msg-Id"]).toBe("dlq:ORDERS:billing:42")
+  })
+
+  it("a status line of the header block is kept", () => {
+    const letter = DeadLetter.make({ headers: [], status: "400 Bad Request", body: new Uint8Array() }, info)
+    expect(letter.headers[DeadLetter.HeaderNames.status]).toBe("400 Bad Request")
+  })
+
+  it("within maxPayload: leaves out the escaped headers, then every header, then the body, and says so", () => {
+    const size = (m: Wire.RawMessage) => Wire.payloadSize(m)
+    const body = new Uint8Array(1000)
+    const stored: DeadLetter.Original = {
+      headers: [["X-Big", "v".repeat(2000)], ["bad name", "w".repeat(3000)], ["X-Small", "s"]],
+      body
+    }
+    const full = DeadLetter.make(stored, info)
+    expect(DeadLetter.make(stored, info, { maxPayload: size(full) })).toEqual(full)
+
+    const noEscaped = DeadLetter.make(stored, info, { maxPayload: size(full) - 1 })
+    expect(size(noEscaped)).toBeLessThan(size(full))
+    expect(noEscaped.headers[DeadLetter.HeaderNames.escapedHeaders]).toBeUndefined()
+    expect(noEscaped.headers[DeadLetter.HeaderNames.droppedHeaders]).toBe("1")
+    expect(noEscaped.headers["X-Big"]).toBe("v".repeat(2000))
+    expect(noEscaped.body).toBe(body)
+
+    const noHeaders = DeadLetter.make(stored, info, { maxPayload: size(full) - 3100 })
+    expect(noHeaders.headers["X-Big"]).toBeUndefined()
+    expect(noHeaders.headers["X-Small"]).toBeUndefined()
+    expect(noHeaders.headers[DeadLetter.HeaderNames.droppedHeaders]).toBe("3")
+    expect(noHeaders.headers[DeadLetter.HeaderNames.droppedBody]).toBeUndefined()
+    expect(noHeaders.body).toBe(body)
+    expect(size(noHeaders)).toBeLessThanOrEqual(size(full) - 3100)
+
+    const max = size(noHeaders) - 1
+    const noBody = DeadLetter.make(stored, info, { maxPayload: max })
+    expect(noBody.headers[DeadLetter.HeaderNames.droppedBody]).toBe("1000")
+    expect(noBody.body.length).toBe(0)
+    expect(size(noBody)).toBeLessThanOrEqual(max)
+    expect(DeadLetter.parse(noBody)).toEqual({ ...info, reason: "non-retryable failure: bad body" })
   })
 
   it("the JSON codec round-trips and reports failures without throwing", () => {

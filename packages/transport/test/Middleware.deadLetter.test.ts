@@ -72,6 +72,7 @@ const makeDelivery = (options: { readonly deliveryCount: number; readonly body?:
       timestamp: 1_000,
       pending: 0,
       raw,
+      deadLetterSubject: "orders.dlq.billing",
       ack: Effect.sync(() => void settled.push("ack")),
       nak: (delay) => Effect.sync(() => void settled.push(`nak ${String(delay)}`)),
       term: (reason) => Effect.sync(() => void settled.push(`term ${reason}`)),
@@ -98,7 +99,8 @@ describe("Middleware.deadLetter", () => {
       expect(appended).toHaveLength(1)
       const [letter] = appended
       const reason = "non-retryable failure: TransportError: cannot decode: bad body"
-      expect(letter!.subject).toBe("herald.dlq.ORDERS.billing")
+      // The subject the delivery's runner dead-letters to.
+      expect(letter!.subject).toBe("orders.dlq.billing")
       expect(letter!.message.body).toBe(raw.body)
       expect(letter!.message.headers).toEqual({
         ...raw.headers,

@@ -8,7 +8,8 @@
  * `EventLog.appendRaw` as a dead letter (`DeadLetter.make`, with the reason,
  * stream, consumer, sequence, subject, delivery count and the `Clock` time),
  * the delivery is termed, and the handler succeeds. The decision is
- * `ConsumerPolicy.decide`, the one every runner uses:
+ * `Settlement.settle`, the one every runner uses, with the delivery's
+ * dead-letter subject (`delivery.deadLetterSubject`: the runner's):
  *
  * - a non-retryable failure (`TransportError.isRetryable` is `false`) is
  *   dead-lettered at once;
@@ -34,15 +35,11 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Bus from "../Bus.ts"
-import * as ConsumerPolicy from "../ConsumerPolicy.ts"
-import * as DeadLetter from "../DeadLetter.ts"
 import * as EventLog from "../EventLog.ts"
 import type * as Handler from "../Handler.ts"
-import * as Topology from "../Topology.ts"
+import * as Settlement from "../Settlement.ts"
 import type * as TransportError from "../TransportError.ts"
 
 /**
@@ -52,7 +49,7 @@ import type * as TransportError from "../TransportError.ts"
  * @category models
  */
 export interface Options {
-  /** Where dead letters go (default `Topology.deadLetterSubject` of the delivery's consumer: `herald.dlq.<stream>.<consumer>`). */
+  /** Where dead letters go (default: the delivery's `deadLetterSubject`, the one its runner uses). */
   readonly subject?: string | undefined
   /** The delivery on which a retryable failure is dead-lettered too (default: never; leave it to the runner). */
   readonly maxDeliveries?: number | undefined
@@ -76,30 +73,27 @@ export const deadLetter = (options?: Options) =>
 (delivery) =>
   Effect.catch(
     Effect.suspend(() => handler(delivery)),
-    (error): Effect.Effect<void, E | TransportError.TransportError, EventLog.EventLog> => {
-      const decision = ConsumerPolicy.decide({
-        error,
-        deliveryCount: delivery.deliveryCount,
-        maxDeliver: options?.maxDeliveries,
-        nakDelay: () => Duration.zero
-      })
-      if (decision._tag === "Nak") return Effect.fail(error)
-      return Effect.gen(function*() {
-        const log = yield* EventLog.EventLog
-        const failedAt = yield* Clock.currentTimeMillis
-        const subject = options?.subject ??
-          Topology.deadLetterSubject({ stream: delivery.stream, name: delivery.consumer })
-        const letter = DeadLetter.make(delivery.raw, {
-          reason: decision.reason,
+    (error): Effect.Effect<void, E | TransportError.TransportError, EventLog.EventLog> =>
+      Effect.asVoid(Settlement.settle<E | TransportError.TransportError, EventLog.EventLog>(error, {
+        target: {
           stream: delivery.stream,
           consumer: delivery.consumer,
-          sequence: delivery.streamSequence,
+          streamSequence: delivery.streamSequence,
           subject: delivery.subject,
           deliveryCount: delivery.deliveryCount,
-          failedAt
-        })
-        yield* log.appendRaw(subject, letter)
-        yield* delivery.term(decision.reason)
-      })
-    }
+          original: delivery.raw
+        },
+        maxDeliver: options?.maxDeliveries,
+        nakDelay: () => 0,
+        deadLetterSubject: options?.subject ?? delivery.deadLetterSubject,
+        store: (subject, letter) =>
+          Effect.gen(function*() {
+            const log = yield* EventLog.EventLog
+            return yield* log.appendRaw(subject, letter)
+          }),
+        term: (reason) => delivery.term(reason),
+        // Not settled here: the runner naks it.
+        nak: () => Effect.fail(error),
+        onNotStored: (e) => Effect.fail(e)
+      }))
   )

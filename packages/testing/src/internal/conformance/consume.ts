@@ -364,7 +364,8 @@ export const register = ({ test }: SuiteContext): void => {
           }
           handled.push(nOf(d))
           return Effect.void
-        }), { concurrency: 4, shutdownTimeout: "100 millis" }))
+          // (No handler deadline: the ack wait runs out instead.)
+        }), { concurrency: 4, shutdownTimeout: "100 millis", handlerDeadline: "none" }))
       yield* append(1)
       yield* append(2)
       yield* kit.eventually(info(dlq.stream.name), (i) => i.messages >= 1, { what: "the dead letter", within: "8 seconds" })
@@ -420,6 +421,56 @@ export const register = ({ test }: SuiteContext): void => {
       yield* kit.eventually(Effect.sync(() => attempts.length), (k) => k >= 2, { what: "the retry", within: "2 seconds" })
       assert.deepStrictEqual(attempts, [1, 2])
     }), { feature: "backoff" })
+
+  test("a handler still running at the handler deadline is interrupted, counted, and its delivery nak'd; the next delivery is handled", (kit) =>
+    Effect.gen(function*() {
+      const { s, c, dlq, log, append } = yield* setup(kit, { ackWait: "30 seconds" })
+      const attempts: Array<number> = []
+      let interrupted = 0
+      const handle = yield* log.consume(s, c, (d) =>
+        Effect.suspend(() => {
+          attempts.push(d.deliveryCount)
+          if (nOf(d) !== 1 || d.deliveryCount > 1) return Effect.void
+          return Effect.onInterrupt(Effect.never, () => Effect.sync(() => void interrupted++))
+        }), { ...nakFast, handlerDeadline: "1 second" })
+      yield* append(1)
+      yield* append(2)
+      yield* kit.eventually(handle.stats, (st) => st.acked === 2, { what: "both messages acked", within: "10 seconds" })
+      const stats = yield* handle.stats
+      assert.deepStrictEqual({ ...statCounts(stats), timedOut: stats.timedOut }, {
+        acked: 2,
+        naked: 1,
+        termed: 0,
+        deadLettered: 0,
+        inFlight: 0,
+        timedOut: 1
+      })
+      // Concurrency 1: message 2 waited for message 1's deadline; message 1 came back after the nak delay.
+      assert.deepStrictEqual(attempts, [1, 1, 2])
+      assert.strictEqual(interrupted, 1)
+      assert.strictEqual((yield* info(dlq.stream.name)).messages, 0)
+    }))
+
+  test("with handlerDeadline none a handler may run past the ack wait; a deadline that is not a positive duration is InvalidConfig", (kit) =>
+    Effect.gen(function*() {
+      const { s, c, log, append } = yield* setup(kit, { ackWait: "1 second" })
+      const calls: Array<number> = []
+      const slow = (d: EventLog.Delivery) =>
+        Effect.suspend(() => {
+          calls.push(d.deliveryCount)
+          return d.deliveryCount === 1 ? kit.advance("1500 millis") : Effect.void
+        })
+      const scope = yield* Scope.make()
+      const none = yield* Scope.provide(scope)(log.consume(s, c, slow, { ...nakFast, handlerDeadline: "none" }))
+      yield* append(1)
+      yield* kit.eventually(none.stats, (st) => st.acked + st.naked >= 1, { what: "the slow handler done", within: "10 seconds" })
+      assert.strictEqual((yield* none.stats).timedOut, 0)
+      assert.deepStrictEqual(calls.slice(0, 1), [1])
+      yield* kit.drive(Scope.close(scope, Exit.void), { what: "closing the consumer" })
+      for (const handlerDeadline of ["-1 seconds", "0 millis", "soon"] as const) {
+        yield* failsWith(Effect.scoped(log.consume(s, c, slow, { handlerDeadline: handlerDeadline as "0 millis" })), "InvalidConfig")
+      }
+    }))
 
   test("the deadLetterSubject option overrides the consumer's dead-letter subject", (kit) =>
     Effect.gen(function*() {

@@ -6,13 +6,22 @@
  * @internal
  */
 import { SubjectPattern } from "@herald/subject"
-import { ConsumerPolicy, type Envelope, type EventLog, Topology, TransportError, Wire } from "@herald/transport"
+import {
+  ConsumerPolicy,
+  type Envelope,
+  type EventLog,
+  Settlement as Settle,
+  Topology,
+  TransportError,
+  Wire
+} from "@herald/transport"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -24,29 +33,7 @@ const defaultShutdownMs = 10_000
 
 type Counter = "acked" | "naked" | "termed"
 
-interface MutableStats {
-  acked: number
-  naked: number
-  termed: number
-  deadLettered: number
-  inFlight: number
-}
-
-const failureOf = (cause: Cause.Cause<unknown>): unknown => {
-  const failure = Cause.findError(cause)
-  if (Result.isSuccess(failure)) return failure.success
-  if (Cause.hasInterruptsOnly(cause)) {
-    return error(new TransportError.HandlerFailed({ detail: "handler interrupted", retryable: true }))
-  }
-  const defect = Cause.squash(cause)
-  return error(
-    new TransportError.HandlerFailed({
-      detail: `handler defect: ${TransportError.describe(defect)}`,
-      retryable: true,
-      cause: defect
-    })
-  )
-}
+type MutableStats = { -readonly [K in keyof EventLog.ConsumerStats]: EventLog.ConsumerStats[K] }
 
 const positionSequence = (
   stream: StreamState,
@@ -86,7 +73,73 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       return Effect.fromResult(server.append(subject, raw.success, options))
     })
 
-  const toDelivery = (taken: Taken, onSettled?: (counter: Counter) => void): EventLog.Delivery => {
+  /** Where a consumer's dead letters go: a running `consume`'s override, else the consumer's. */
+  const deadLetterSubjectOf = (consumer: ConsumerState): string =>
+    consumer.deadLetterOverride ?? Topology.deadLetterSubject(consumer.config)
+
+  const settleOf = (taken: Taken, settlement: Settlement) =>
+    Effect.suspend(() => {
+      server.settle(taken.consumer, taken.token, settlement)
+      return server.flushLogs
+    })
+
+  /**
+   * Settles a delivery that failed (its handler, or its decoding) with
+   * `Settlement.settle`; the dead letter within the server's `maxPayload`.
+   */
+  const settleFailure = (
+    taken: Taken,
+    error: unknown,
+    options: {
+      readonly nakDelay: (deliveryCount: number) => Duration.Input
+      readonly deadLetterSubject: string
+      readonly term: (reason: string) => Effect.Effect<void>
+      readonly nak: (delay: Duration.Duration) => Effect.Effect<void>
+    }
+  ) => {
+    const consumer = taken.consumer
+    return Settle.settle(error, {
+      target: {
+        stream: consumer.stream.name,
+        consumer: consumer.name,
+        streamSequence: taken.entry.sequence,
+        subject: taken.entry.subject,
+        deliveryCount: taken.token.deliveryCount,
+        original: taken.entry.raw
+      },
+      maxDeliver: consumer.norm.maxDeliver > 0 ? consumer.norm.maxDeliver : undefined,
+      nakDelay: options.nakDelay,
+      deadLetterSubject: options.deadLetterSubject,
+      maxPayload: server.options.maxPayload,
+      store: (subject, letter) => Effect.fromResult(server.append(subject, letter, undefined)),
+      term: options.term,
+      nak: options.nak
+    })
+  }
+
+  /** Dead-letters (or naks) a delivery whose stored message is not a valid envelope; `true` when dead-lettered. */
+  const undecodable = (
+    taken: Taken,
+    error: TransportError.TransportError,
+    deadLetterSubject: string,
+    nakDelay?: (deliveryCount: number) => Duration.Input
+  ) =>
+    Effect.map(
+      settleFailure(taken, error, {
+        nakDelay: nakDelay ?? ((n) => ConsumerPolicy.defaultNakDelay(taken.consumer.config, n)),
+        deadLetterSubject,
+        term: () => settleOf(taken, { _tag: "Term" }),
+        nak: (delay) => settleOf(taken, { _tag: "Nak", delayMs: millis(delay, 0) })
+      }),
+      (outcome) => outcome._tag === "DeadLettered"
+    )
+
+  const toDelivery = (
+    taken: Taken,
+    envelope: Envelope.Envelope,
+    deadLetterSubject: string,
+    onSettled?: (counter: Counter) => void
+  ): EventLog.Delivery => {
     const consumer = taken.consumer
     const settle = (settlement: Settlement, counter: Counter) =>
       Effect.suspend(() => {
@@ -95,7 +148,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       })
     return {
       subject: taken.entry.subject,
-      envelope: taken.envelope,
+      envelope,
       stream: consumer.stream.name,
       consumer: consumer.name,
       streamSequence: taken.entry.sequence,
@@ -104,6 +157,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       timestamp: taken.entry.timestamp,
       pending: taken.pending,
       raw: taken.entry.raw,
+      deadLetterSubject,
       ack: settle({ _tag: "Ack" }, "acked"),
       nak: (delay?: Duration.Input) => settle({ _tag: "Nak", delayMs: millis(delay, 0) }, "naked"),
       term: (_reason?: string) => settle({ _tag: "Term" }, "termed"),
@@ -124,7 +178,19 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
           const result = server.take(consumer, batch, options?.foreign)
           if (Result.isFailure(result)) return Effect.andThen(server.flushLogs, Effect.fail(result.failure))
           const taken = result.success.taken
-          if (taken.length > 0) return Effect.as(server.flushLogs, taken.map((t) => toDelivery(t)))
+          if (taken.length > 0) {
+            const subject = deadLetterSubjectOf(consumer)
+            const out: Array<EventLog.Delivery> = []
+            const bad: Array<readonly [Taken, TransportError.TransportError]> = []
+            for (const t of taken) {
+              if (Result.isSuccess(t.decoded)) out.push(toDelivery(t, t.decoded.success, subject))
+              else bad.push([t, t.decoded.failure])
+            }
+            const settled = Effect.forEach(bad, ([t, e]) => undecodable(t, e, subject), { discard: true })
+            // Only undecodable messages so far: keep waiting for a valid one.
+            if (out.length > 0) return server.flushLogs.pipe(Effect.andThen(settled), Effect.as(out))
+            return server.flushLogs.pipe(Effect.andThen(settled), Effect.andThen(loop))
+          }
           const remaining = deadline - server.now()
           if (remaining <= 0) return Effect.as(server.flushLogs, [])
           return server.flushLogs.pipe(
@@ -151,14 +217,30 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
         const valid = validateSubject(override)
         if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
       }
+      const deadlineOption = options?.handlerDeadline
+      const deadlineMs = deadlineOption === undefined || deadlineOption === "none"
+        ? deadlineOption
+        : millis(deadlineOption, Number.NaN)
+      if (typeof deadlineMs === "number" && !(Number.isFinite(deadlineMs) && deadlineMs > 0)) {
+        return yield* Effect.fail(
+          error(
+            new TransportError.InvalidConfig({
+              detail: `handlerDeadline: ${Wire.oneLine(String(deadlineOption), 100)} is not a positive duration or "none"`
+            })
+          )
+        )
+      }
+      /** The handler deadline: the option, else the consumer's ack wait; `undefined` for none. */
+      const handlerDeadline = (): number | undefined =>
+        deadlineMs === "none" ? undefined : deadlineMs ?? consumer.norm.ackWaitMs
       const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
       const clientMax = Math.max(1, Math.floor(options?.maxAckPending ?? 10 * concurrency))
       const workers = Math.max(1, Math.min(concurrency, clientMax, consumer.norm.maxAckPending))
       const shutdownMs = millis(options?.shutdownTimeout, defaultShutdownMs)
       const nakDelay = options?.nakDelay ??
         ((n: number): Duration.Input => ConsumerPolicy.defaultNakDelay(consumer.config, n))
-      const deadLetterSubject = () => override ?? Topology.deadLetterSubject(consumer.config)
-      const stats: MutableStats = { acked: 0, naked: 0, termed: 0, deadLettered: 0, inFlight: 0 }
+      const deadLetterSubject = () => override ?? deadLetterSubjectOf(consumer)
+      const stats: MutableStats = { acked: 0, naked: 0, termed: 0, deadLettered: 0, inFlight: 0, timedOut: 0 }
       const count = (counter: Counter) => {
         stats[counter]++
       }
@@ -167,39 +249,35 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       let stopping = false
       if (override !== undefined) consumer.deadLetterOverride = override
 
-      const settleFailure = (delivery: EventLog.Delivery, taken: Taken, cause: Cause.Cause<E>) =>
-        Effect.suspend(() => {
-          const deliveryCount = taken.token.deliveryCount
-          const decision = ConsumerPolicy.decide({
-            error: failureOf(cause),
-            deliveryCount,
-            maxDeliver: consumer.norm.maxDeliver > 0 ? consumer.norm.maxDeliver : undefined,
-            nakDelay
-          })
-          if (decision._tag === "Nak") return delivery.nak(decision.delay)
-          const letter = server.deadLetter(
-            consumer,
-            taken.entry,
-            deliveryCount,
-            decision.reason,
-            server.now(),
-            deadLetterSubject()
-          )
-          if (Result.isSuccess(letter)) {
-            stats.deadLettered++
-            return delivery.term(decision.reason)
+      const settleFailed = (delivery: EventLog.Delivery, taken: Taken, error: unknown) =>
+        Effect.map(
+          settleFailure(taken, error, {
+            nakDelay,
+            deadLetterSubject: deadLetterSubject(),
+            term: (reason) => Effect.orDie(delivery.term(reason)),
+            nak: (delay) => Effect.orDie(delivery.nak(delay))
+          }),
+          (outcome) => {
+            if (outcome._tag === "DeadLettered") stats.deadLettered++
           }
-          return Effect.logError(
-            `memory transport: cannot dead-letter ${consumer.stream.name} sequence ${taken.entry.sequence} of consumer ${consumer.name} on ${deadLetterSubject()}, nak'd instead: ${letter.failure.message}`
-          ).pipe(Effect.andThen(delivery.nak(millis(nakDelay(deliveryCount), 1000))))
-        })
+        )
 
-      const handle = (taken: Taken, restore: <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) => Effect.Effect<A, E2, R2>) =>
+      const handle = (
+        taken: Taken,
+        envelope: Envelope.Envelope,
+        restore: <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) => Effect.Effect<A, E2, R2>
+      ) =>
         Effect.gen(function*() {
           stats.inFlight++
-          const delivery = toDelivery(taken, count)
+          const delivery = toDelivery(taken, envelope, deadLetterSubject(), count)
           const fiber = yield* Effect.forkChild(handler(delivery))
-          const awaited = yield* Effect.exit(restore(Fiber.await(fiber)))
+          const deadline = handlerDeadline()
+          const startedAt = server.now()
+          const awaited = yield* Effect.exit(restore(
+            deadline === undefined
+              ? Effect.map(Fiber.await(fiber), Option.some)
+              : Effect.raceFirst(Effect.map(Fiber.await(fiber), Option.some), Effect.as(server.sleep(deadline), Option.none()))
+          ))
           if (Exit.isFailure(awaited)) {
             // The runner is being interrupted (shutdown): stop the handler, give the message back.
             yield* Fiber.interrupt(fiber)
@@ -207,10 +285,34 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
             stats.inFlight--
             return yield* Effect.interrupt
           }
-          const exit = awaited.value
-          if (!taken.token.settled) {
-            if (Exit.isSuccess(exit)) yield* delivery.ack
-            else yield* settleFailure(delivery, taken, exit.cause)
+          if (Option.isNone(awaited.value)) {
+            // Past the deadline: interrupted (not awaited), settled as a retryable Timeout.
+            fiber.interruptUnsafe()
+            stats.timedOut++
+            const sequence = taken.entry.sequence
+            yield* Effect.logWarning(
+              `memory transport: consumer ${consumer.stream.name}/${consumer.name}: handler of stream sequence ${sequence} (delivery ${taken.token.deliveryCount}) still running after ${
+                server.now() - startedAt
+              } ms (deadline ${deadline} ms); interrupted`
+            )
+            if (!taken.token.settled) {
+              yield* settleFailed(
+                delivery,
+                taken,
+                error(
+                  new TransportError.Timeout({
+                    operation: `handler of ${consumer.stream.name}/${consumer.name} sequence ${sequence}`,
+                    millis: deadline!
+                  })
+                )
+              )
+            }
+          } else {
+            const exit = awaited.value.value
+            if (!taken.token.settled) {
+              if (Exit.isSuccess(exit)) yield* delivery.ack
+              else yield* settleFailed(delivery, taken, Settle.failureOf(exit.cause))
+            }
           }
           stats.inFlight--
         })
@@ -224,14 +326,17 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
               yield* server.flushLogs
               return yield* Effect.fail(result.failure)
             }
-            stats.deadLettered += result.success.deadLettered
-            stats.termed += result.success.deadLettered
             yield* server.flushLogs
             const taken = result.success.taken[0]
             if (taken === undefined) {
               yield* restore(Effect.raceFirst(Deferred.await(wake), Deferred.await(stop)))
+            } else if (Result.isFailure(taken.decoded)) {
+              if (yield* undecodable(taken, taken.decoded.failure, deadLetterSubject(), nakDelay)) {
+                stats.deadLettered++
+                stats.termed++
+              } else stats.naked++
             } else {
-              yield* handle(taken, restore)
+              yield* handle(taken, taken.decoded.success, restore)
             }
           }
         })

@@ -224,22 +224,21 @@ export interface Token {
 export interface Taken {
   readonly consumer: ConsumerState
   readonly entry: StoredEntry
-  readonly envelope: Envelope.Envelope
+  /** The envelope, or why the stored message is not one (the runner settles it with `Settlement`). */
+  readonly decoded: Result.Result<Envelope.Envelope, TransportError.TransportError>
   readonly token: Token
   readonly consumerSequence: number
   readonly pending: number
 }
 
 /**
- * What `take` returns: deliveries, and how many stored messages were not
- * valid envelopes and were dead-lettered and termed instead.
+ * What `take` returns: deliveries, valid envelopes or not.
  *
  * @since 0.1.0
  * @internal
  */
 export interface TakeResult {
   readonly taken: ReadonlyArray<Taken>
-  readonly deadLettered: number
 }
 
 /**
@@ -1112,7 +1111,7 @@ export class Server {
       subject: entry.subject,
       deliveryCount,
       failedAt: now
-    })
+    }, { maxPayload: this.options.maxPayload })
     return this.append(subject, letter, undefined)
   }
 
@@ -1139,7 +1138,7 @@ export class Server {
     stored: StoredEntry,
     now: number,
     foreign: Foreign.Options | undefined
-  ): Taken | undefined {
+  ): Taken {
     entry.deliveries++
     if (entry.due) {
       entry.due = false
@@ -1150,36 +1149,10 @@ export class Server {
     if (stored.sequence > consumer.deliveredStream) consumer.deliveredStream = stored.sequence
     this.setDeadline(consumer, entry, now + this.waitMs(consumer, entry.deliveries))
     const decoded = this.decodeAccepting(consumer.stream.name, stored, foreign)
-    if (Result.isFailure(decoded)) {
-      const decision = ConsumerPolicy.decide({
-        error: decoded.failure,
-        deliveryCount: entry.deliveries,
-        maxDeliver: consumer.norm.maxDeliver > 0 ? consumer.norm.maxDeliver : undefined,
-        nakDelay: (n) => ConsumerPolicy.defaultNakDelay(consumer.config, n)
-      })
-      const reason = decision._tag === "DeadLetter" ? decision.reason : TransportError.describe(decoded.failure)
-      const letter = this.deadLetter(consumer, stored, entry.deliveries, reason, now)
-      if (Result.isSuccess(letter)) {
-        this.finish(consumer, entry)
-      } else {
-        this.log(
-          Effect.logError(
-            `memory transport: cannot dead-letter undecodable ${consumer.stream.name} sequence ${stored.sequence} of consumer ${consumer.name}, nak'd instead: ${letter.failure.message}`
-          )
-        )
-        entry.naked = true
-        this.setDeadline(
-          consumer,
-          entry,
-          now + Duration.toMillis(ConsumerPolicy.defaultNakDelay(consumer.config, entry.deliveries))
-        )
-      }
-      return undefined
-    }
     return {
       consumer,
       entry: stored,
-      envelope: decoded.success,
+      decoded,
       token: { seq: stored.sequence, deliveryCount: entry.deliveries, settled: false },
       consumerSequence: consumer.consumerSeq,
       pending: consumer.numPending
@@ -1225,7 +1198,6 @@ export class Server {
     this.expire(stream, now)
     this.processTimers(consumer, now)
     const taken: Array<Taken> = []
-    let deadLettered = 0
     if (consumer.dueCount > 0) {
       const due: Array<number> = []
       for (const entry of consumer.pending.values()) if (entry.due) due.push(entry.seq)
@@ -1240,10 +1212,7 @@ export class Server {
           consumer.dueCount--
           continue
         }
-        const t = this.deliver(consumer, entry, stored, now, foreign)
-        if (t === undefined) {
-          if (!consumer.pending.has(seq)) deadLettered++
-        } else taken.push(t)
+        taken.push(this.deliver(consumer, entry, stored, now, foreign))
       }
     }
     while (taken.length < max && consumer.pending.size < consumer.norm.maxAckPending) {
@@ -1251,12 +1220,9 @@ export class Server {
       if (stored === undefined) break
       const entry: PendingEntry = { seq: stored.sequence, deliveries: 0, deadline: 0, naked: false, due: false }
       consumer.pending.set(stored.sequence, entry)
-      const t = this.deliver(consumer, entry, stored, now, foreign)
-      if (t === undefined) {
-        if (!consumer.pending.has(stored.sequence)) deadLettered++
-      } else taken.push(t)
+      taken.push(this.deliver(consumer, entry, stored, now, foreign))
     }
-    return Result.succeed({ taken, deadLettered })
+    return Result.succeed({ taken })
   }
 
   /**

@@ -14,19 +14,18 @@
  * @since 0.1.0
  * @internal
  */
-import { ConsumerPolicy, DeadLetter, type EventLog, Topology, TransportError, type Wire } from "@herald/transport"
+import { ConsumerPolicy, type EventLog, Settlement, Topology, TransportError, type Wire } from "@herald/transport"
 import type { NatsConnection as Client, Subscription } from "@nats-io/nats-core"
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Errors from "../errors.ts"
 import { type Received, settleRaw } from "./delivery.ts"
-import { consumerInfo, type Env, keyOf } from "./env.ts"
-import { headersOf } from "./message.ts"
-import { type ConsumerSettings, settingsOf } from "./util.ts"
+import { consumerInfo, type Env, keyOf, maxPayloadOf } from "./env.ts"
+import { storedOfStoredMsg } from "./message.ts"
+import { type ConsumerSettings, millisOf, settingsOf } from "./util.ts"
 
 /**
  * The dead-letter subject of a consumer: the one a running consumer
@@ -38,48 +37,38 @@ export const subjectFor = (env: Env, settings: ConsumerSettings): string =>
   env.overrides.get(keyOf(settings.config.stream, settings.config.name)) ?? settings.deadLetterSubject
 
 /**
- * Stores the dead letter of a stored message.
+ * What `Settlement` needs to know of a delivery.
  *
  * @internal
  */
-export const store = (
-  env: Env,
-  options: {
-    readonly subject: string
-    readonly raw: Wire.RawMessage
-    readonly reason: string
-    readonly stream: string
-    readonly consumer: string
-    readonly sequence: number
-    readonly originalSubject: string
-    readonly deliveryCount: number
-  }
-): Effect.Effect<EventLog.AppendResult, TransportError.TransportError> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    env.appendRaw(
-      options.subject,
-      DeadLetter.make(options.raw, {
-        reason: options.reason,
-        stream: options.stream,
-        consumer: options.consumer,
-        sequence: options.sequence,
-        subject: options.originalSubject,
-        deliveryCount: options.deliveryCount,
-        failedAt: now
-      })
-    ))
+export const targetOf = (received: Received): Settlement.Target => ({
+  stream: received.info.stream,
+  consumer: received.info.consumer,
+  streamSequence: received.info.streamSequence,
+  subject: received.msg.subject,
+  deliveryCount: received.info.deliveryCount,
+  original: received.stored.original
+})
 
 /**
- * What became of an undecodable delivery.
+ * How dead letters are stored: `appendRaw`, within the server's `max_payload`.
+ *
+ * @internal
+ */
+export const storeOf = (env: Env) =>
+(subject: string, letter: Wire.RawMessage): Effect.Effect<EventLog.AppendResult, TransportError.TransportError> =>
+  env.appendRaw(subject, letter)
+
+/**
+ * What became of a delivery settled without a handler.
  *
  * @internal
  */
 export type Outcome = "deadLettered" | "naked" | "unsettled"
 
 /**
- * Dead-letters and terms a delivery whose message is not a valid envelope;
- * naks it (after the default nak delay) when the dead letter cannot be
- * stored, so that nothing is lost. Never fails.
+ * Settles a delivery that no handler saw (its message is not a valid
+ * envelope): `Settlement.settle` with bare settlements. Never fails.
  *
  * @internal
  */
@@ -87,42 +76,29 @@ export const undecodable = (
   env: Env,
   received: Received,
   error: TransportError.TransportError,
-  known?: ConsumerSettings
+  options?: {
+    readonly settings?: ConsumerSettings | undefined
+    readonly deadLetterSubject?: string | undefined
+    readonly nakDelay?: ((deliveryCount: number) => Duration.Input) | undefined
+  }
 ): Effect.Effect<Outcome> =>
   Effect.gen(function*() {
     const info = received.info
-    const settings = known ?? (yield* Effect.map(
+    const settings = options?.settings ?? (yield* Effect.map(
       consumerInfo(env, info.stream, info.consumer),
       (ci) => settingsOf(info.stream, info.consumer, ci)
     ))
-    const decision = ConsumerPolicy.decide({
-      error,
-      deliveryCount: info.deliveryCount,
+    const outcome = yield* Settlement.settle(error, {
+      target: targetOf(received),
       maxDeliver: settings.maxDeliver,
-      nakDelay: (n) => ConsumerPolicy.defaultNakDelay(settings.config, n)
+      nakDelay: options?.nakDelay ?? ((n) => ConsumerPolicy.defaultNakDelay(settings.config, n)),
+      deadLetterSubject: options?.deadLetterSubject ?? subjectFor(env, settings),
+      maxPayload: maxPayloadOf(env),
+      store: storeOf(env),
+      term: () => settleRaw(env.settle, received, "term"),
+      nak: (delay) => settleRaw(env.settle, received, "nak", millisOf(delay, 0))
     })
-    const reason = decision._tag === "DeadLetter" ? decision.reason : TransportError.describe(error)
-    const subject = subjectFor(env, settings)
-    const stored = yield* Effect.result(store(env, {
-      subject,
-      raw: received.raw,
-      reason,
-      stream: info.stream,
-      consumer: info.consumer,
-      sequence: info.streamSequence,
-      originalSubject: received.msg.subject,
-      deliveryCount: info.deliveryCount
-    }))
-    if (stored._tag === "Success") {
-      yield* settleRaw(env.settle, received, "term")
-      return "deadLettered" as Outcome
-    }
-    yield* Effect.logError(
-      `NatsEventLog: cannot dead-letter undecodable ${info.stream} sequence ${info.streamSequence} of consumer ${info.consumer} on ${subject}, nak'd instead: ${stored.failure.message}`
-    )
-    const delay = Duration.toMillis(ConsumerPolicy.defaultNakDelay(settings.config, info.deliveryCount))
-    yield* settleRaw(env.settle, received, "nak", delay)
-    return "naked" as Outcome
+    return outcome._tag === "DeadLettered" ? "deadLettered" as Outcome : "naked" as Outcome
   }).pipe(
     Effect.catch((e) =>
       Effect.as(
@@ -173,7 +149,8 @@ const onAdvisory = (env: Env, advisory: Advisory) =>
           config: { stream, name: consumer },
           maxDeliver: deliveries,
           maxAckPending: undefined,
-          deadLetterSubject: Topology.deadLetterSubject({ stream, name: consumer })
+          deadLetterSubject: Topology.deadLetterSubject({ stream, name: consumer }),
+          ackWaitMillis: 30_000
         }))
     )
     const stored = yield* Effect.tryPromise({
@@ -186,15 +163,19 @@ const onAdvisory = (env: Env, advisory: Advisory) =>
       )
     }
     const maxDeliver = settings.maxDeliver ?? deliveries
-    yield* store(env, {
-      subject: subjectFor(env, settings),
-      raw: { headers: headersOf(stored.header), body: stored.data },
+    yield* Settlement.deadLetter({
+      target: {
+        stream,
+        consumer,
+        streamSequence: sequence,
+        subject: stored.subject,
+        deliveryCount: deliveries,
+        original: storedOfStoredMsg(stored).original
+      },
       reason: ConsumerPolicy.maxDeliveriesReason(maxDeliver),
-      stream,
-      consumer,
-      sequence,
-      originalSubject: stored.subject,
-      deliveryCount: deliveries
+      subject: subjectFor(env, settings),
+      maxPayload: maxPayloadOf(env),
+      store: storeOf(env)
     })
   }).pipe(
     Effect.retry(retryable),

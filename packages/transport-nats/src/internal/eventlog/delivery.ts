@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Errors from "../errors.ts"
-import { type AckInfo, parseAckSubject, rawOf } from "./message.ts"
+import { type AckInfo, parseAckSubject, rawOfStored, type Stored, storedOfMsg } from "./message.ts"
 import { millisOf } from "./util.ts"
 
 const encoder = new TextEncoder()
@@ -55,6 +55,9 @@ export interface Received {
   readonly msg: Msg
   readonly reply: string
   readonly info: AckInfo
+  /** The stored message as read, for its dead letter. */
+  readonly stored: Stored
+  /** What a handler sees of it. */
   readonly raw: Wire.RawMessage
 }
 
@@ -67,19 +70,48 @@ export interface Received {
 export const receive = (msg: Msg): Received | undefined => {
   const info = parseAckSubject(msg.reply)
   if (info === undefined || msg.reply === undefined) return undefined
-  return { msg, reply: msg.reply, info, raw: rawOf(msg) }
+  const stored = storedOfMsg(msg)
+  return { msg, reply: msg.reply, info, stored, raw: rawOfStored(stored) }
 }
 
+const decodeError = (detail: string, header?: string): TransportError.TransportError =>
+  TransportError.make(
+    header === undefined
+      ? new TransportError.DecodeError({ detail })
+      : new TransportError.DecodeError({ detail, header })
+  )
+
 /**
- * Decodes a delivery's envelope.
+ * Decodes a delivery's envelope. A stored message whose header block is a
+ * status line, cannot be read, or has a header that could not be sent, is
+ * no envelope: a `DecodeError` saying which.
  *
  * @internal
  */
 export const decode = (
   received: Received,
   foreign?: Foreign.Options | undefined
-): Result.Result<Envelope.Envelope, TransportError.TransportError> =>
-  foreign === undefined
+): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
+  const stored = received.stored
+  if (stored.unreadable !== undefined) {
+    return Result.fail(decodeError(`the header block cannot be read: ${Wire.oneLine(stored.unreadable, 256)}`))
+  }
+  const status = stored.original.status
+  if (status !== undefined) {
+    return Result.fail(
+      decodeError(`the header block is a status line (NATS/1.0 ${Wire.oneLine(status, 256)}), not a message's headers`)
+    )
+  }
+  for (const [name, value] of stored.original.headers) {
+    if (Result.isSuccess(Wire.validateHeader(name, value))) continue
+    const shown = Wire.oneLine(JSON.stringify(name.slice(0, 256)))
+    return Result.fail(
+      Result.isFailure(Wire.validateHeader(name, ""))
+        ? decodeError(`header name ${shown} is not a token`, name.slice(0, 256))
+        : decodeError(`header ${shown}: value contains CR or LF`, name)
+    )
+  }
+  return foreign === undefined
     ? Wire.decodeRaw(received.raw)
     : Foreign.decodeRaw(received.raw, foreign, () => ({
       subject: received.msg.subject,
@@ -88,6 +120,7 @@ export const decode = (
       fallbackId: () => `${received.info.stream}:${received.info.streamSequence}`,
       now: received.info.timestamp
     }))
+}
 
 /**
  * A delivery with its settlement guard: `settled` turns `true` with the first
@@ -152,6 +185,7 @@ export const make = (
   ctx: SettleContext,
   received: Received,
   envelope: Envelope.Envelope,
+  deadLetterSubject: string,
   onSettled?: (settlement: Settlement) => void
 ): Handle => {
   let settled = false
@@ -182,6 +216,7 @@ export const make = (
     timestamp: info.timestamp,
     pending: info.pending,
     raw: received.raw,
+    deadLetterSubject,
     ack: settle("acked", "+ACK", "ack"),
     nak: (delay?: Duration.Input) => settle("naked", nakPayload(millisOf(delay, 0)), "nak"),
     term: (reason?: string) =>

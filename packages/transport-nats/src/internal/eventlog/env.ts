@@ -105,3 +105,12 @@ export const streamInfo = (env: Env, stream: string) =>
         timeoutMillis: env.connection.jetstreamTimeoutMillis
       })
   })
+
+/**
+ * The largest message the server takes, in bytes (as it said when the
+ * client last connected).
+ *
+ * @internal
+ */
+export const maxPayloadOf = (env: Env): number =>
+  env.connection.client.info?.max_payload ?? env.connection.server.maxPayload

@@ -26,12 +26,12 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
-import { undecodable } from "./deadLetters.ts"
+import { subjectFor, undecodable } from "./deadLetters.ts"
 import * as Delivery from "./delivery.ts"
 import { consumerInfo, type Env } from "./env.ts"
 import * as Inbox from "./inbox.ts"
 import { StatusCodes, statusOf } from "./message.ts"
-import { millisOf } from "./util.ts"
+import { millisOf, settingsOf } from "./util.ts"
 
 const defaultExpiresMillis = 1_000
 /** How long past its `expires` a request may stay unanswered before the consumer is looked up. */
@@ -149,6 +149,9 @@ export const make = (env: Env) =>
     const batch = Math.max(1, Math.floor(options?.batch ?? 1))
     const expires = millisOf(options?.expires, defaultExpiresMillis)
     yield* env.watchAdvisories(stream, consumer)
+    // (Looked up first: a delivery says where its dead letter goes.)
+    const settings = settingsOf(stream, consumer, yield* consumerInfo(env, stream, consumer))
+    const deadLetterSubject = subjectFor(env, settings)
     const inbox = yield* Inbox.open(env.connection.client, stream, consumer)
     const deadline = (yield* Clock.currentTimeMillis) + expires
     const out: Array<EventLog.Delivery> = []
@@ -160,9 +163,9 @@ export const make = (env: Env) =>
       for (const received of [head, ...rest]) {
         const decoded = Delivery.decode(received, options?.foreign)
         if (Result.isSuccess(decoded)) {
-          out.push(Delivery.make(env.settle, received, decoded.success).delivery)
+          out.push(Delivery.make(env.settle, received, decoded.success, deadLetterSubject).delivery)
         } else {
-          yield* undecodable(env, received, decoded.failure)
+          yield* undecodable(env, received, decoded.failure, { settings, deadLetterSubject })
         }
       }
       // Only undecodable messages so far: keep waiting for a valid one.

@@ -31,7 +31,7 @@ import * as Errors from "../errors.ts"
 import * as Delivery from "./delivery.ts"
 import { type Env, streamInfo } from "./env.ts"
 import * as Inbox from "./inbox.ts"
-import { headersOf, StatusCodes, statusOf } from "./message.ts"
+import { rawOfStored, StatusCodes, statusOf, storedOfStoredMsg } from "./message.ts"
 import { nanos } from "./util.ts"
 
 const consumerPageSize = 256
@@ -146,7 +146,7 @@ const getSource = (env: Env, bounds: Bounds, first: number): Source => {
         stream,
         sequence: stored.seq,
         timestamp,
-        raw: { headers: headersOf(stored.header), body: stored.data }
+        raw: rawOfStored(storedOfStoredMsg(stored))
       })
     }
     return [out, true] as const

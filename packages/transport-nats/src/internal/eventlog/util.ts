@@ -31,6 +31,8 @@ export const millisOf = (input: Duration.Input | undefined, fallback: number): n
  */
 export const nanos = (ms: number): number => Math.max(0, Math.round(ms * 1_000_000))
 
+const defaultAckWaitMillis = 30_000
+
 /**
  * What the consumer runner and dead-lettering need of a consumer.
  *
@@ -44,6 +46,8 @@ export interface ConsumerSettings {
   /** `undefined`: unlimited. */
   readonly maxAckPending: number | undefined
   readonly deadLetterSubject: string
+  /** The consumer's ack wait (`ack_wait`; the server's default 30 s when absent). */
+  readonly ackWaitMillis: number
 }
 
 /**
@@ -66,5 +70,6 @@ export const settingsOf = (stream: string, name: string, info: ConsumerInfo): Co
     ...(backoff.length === 0 ? {} : { backoff }),
     ...(deadLetterSubject === undefined ? {} : { deadLetterSubject })
   }
-  return { config, maxDeliver, maxAckPending, deadLetterSubject: Topology.deadLetterSubject(config) }
+  const ackWaitMillis = c.ack_wait !== undefined && c.ack_wait > 0 ? c.ack_wait / 1_000_000 : defaultAckWaitMillis
+  return { config, maxDeliver, maxAckPending, deadLetterSubject: Topology.deadLetterSubject(config), ackWaitMillis }
 }
