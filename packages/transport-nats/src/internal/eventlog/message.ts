@@ -265,3 +265,11 @@ export const StatusCodes = {
   /** Nobody answered the request. */
   noResponders: 503
 } as const
+
+/**
+ * A received message's headers and body as a handler sees them, and the
+ * status of its header block when it has one (`Wire.decodeRaw` refuses it).
+ *
+ * @internal
+ */
+export const rawOf = (msg: Msg): Wire.RawMessage => rawOfStored(storedOfMsg(msg))
