@@ -96,7 +96,9 @@ const leanSubscribe = (clients: Clients, pattern: string) =>
   })
 
 type Publish = (subject: string, e: Envelope.Envelope) => Effect.Effect<void, TransportError.TransportError>
-type Subscribe = (pattern: string) => Effect.Effect<Stream.Stream<Bus.Received>, TransportError.TransportError, Scope.Scope>
+type Subscribe = (
+  pattern: string
+) => Effect.Effect<Stream.Stream<Bus.Received, TransportError.TransportError>, TransportError.TransportError, Scope.Scope>
 
 const heraldLike = (publish: Publish, subscribe: Subscribe, subject: string) =>
   Effect.scoped(Effect.gen(function*() {

@@ -61,9 +61,9 @@ export {
 export type Secret = string | Redacted.Redacted<string>
 
 /**
- * The authorization the server requires: a token, a user and password, or an
+ * The authorization the server requires: a token, a user and password, an
  * nkey (give the public key, `U...`; the client signs the server's nonce with
- * the seed).
+ * the seed), or several users with their permissions.
  *
  * @since 0.1.0
  * @category models
@@ -72,6 +72,35 @@ export type Auth =
   | { readonly _tag: "Token"; readonly token: Secret }
   | { readonly _tag: "UserPassword"; readonly user: string; readonly password: Secret }
   | { readonly _tag: "NKey"; readonly publicKey: string }
+  | { readonly _tag: "Users"; readonly users: ReadonlyArray<User> }
+
+/**
+ * Subjects a user may (`allow`) or may not (`deny`) use; nats-server's
+ * rules: with `allow`, only those; `deny` wins over `allow`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubjectPermission {
+  readonly allow?: ReadonlyArray<string> | undefined
+  readonly deny?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A user of a server with several users, with its permissions (default: all
+ * subjects).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface User {
+  readonly user: string
+  readonly password: Secret
+  readonly permissions?: {
+    readonly publish?: SubjectPermission | undefined
+    readonly subscribe?: SubjectPermission | undefined
+  } | undefined
+}
 
 /**
  * A server certificate and key, and optionally the CA a client should trust

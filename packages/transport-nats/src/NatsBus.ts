@@ -11,6 +11,15 @@
  * - An envelope travels as NATS headers plus body (`Wire.encode`). Messages
  *   are checked against the server's `max_payload` before they are sent:
  *   `MessageTooLarge` instead of a closed connection.
+ * - Permissions: the first `publish` to a subject waits for a flush and
+ *   fails with `PermissionDenied` if the server refused it (the server
+ *   answers a refused publish only asynchronously, before the flush's
+ *   answer); the answer is remembered per subject (up to 10,000 subjects,
+ *   forgotten on reconnect), so later publishes to an allowed subject are
+ *   sent without waiting and to a refused one fail at once. A refused
+ *   `subscribe` fails with `PermissionDenied`; a refusal that comes later
+ *   fails the subscription's stream. Each refusal is also a `ServerError`
+ *   event of the connection and a warning in the log.
  * - `subscribe` registers the subscription on the server (a flush) before it
  *   returns, so a publish right after it is seen. Each subscription buffers
  *   up to `bufferSize` messages (default 65,536) for a slow reader and then
@@ -35,16 +44,19 @@
 import { Bus } from "@herald/transport"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import * as Internal from "./internal/bus/bus.ts"
 import * as NatsConnection from "./NatsConnection.ts"
 
 /**
- * Builds the `Bus` service over the connection.
+ * Builds the `Bus` service over the connection, in a scope (it watches
+ * the connection's status for refused publishes until the scope closes).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Bus.Bus["Service"], never, NatsConnection.NatsConnection> = NatsConnection.NatsConnection.use(
+export const make: Effect.Effect<Bus.Bus["Service"], never, NatsConnection.NatsConnection | Scope.Scope> = NatsConnection
+  .NatsConnection.use(
   Internal.make
 )
 

@@ -436,7 +436,14 @@ export const make: (
         : undefined
       return Effect.andThen(
         next === undefined ? Effect.void : Ref.set(state, next),
-        PubSub.publish(events, event)
+        Effect.andThen(
+          // An asynchronous error from the server (a refused publish or
+          // subscription, say) has no caller of its own to fail.
+          event._tag === "ServerError"
+            ? Effect.logWarning(`NatsConnection: the server reported: ${event.error.message}`)
+            : Effect.void,
+          PubSub.publish(events, event)
+        )
       )
     }),
     Effect.ignore,

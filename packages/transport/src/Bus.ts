@@ -106,15 +106,23 @@ export interface ServeOptions {
  * @category services
  */
 export class Bus extends Context.Service<Bus, {
-  /** Sends an envelope to a subject. Nobody listening is not an error. */
+  /**
+   * Sends an envelope to a subject. Nobody listening is not an error; a
+   * subject the server does not permit is `PermissionDenied`.
+   */
   readonly publish: (subject: string, envelope: Envelope.Envelope) => Effect.Effect<void, TransportError.TransportError>
   /** Sends raw headers and bytes, for interoperation with non-Herald peers. */
   readonly publishRaw: (subject: string, message: Wire.RawMessage) => Effect.Effect<void, TransportError.TransportError>
-  /** Subscribes to a pattern; the subscription ends with the scope. */
+  /**
+   * Subscribes to a pattern; the subscription ends with the scope. A
+   * subscription the server refuses fails with `PermissionDenied` (this
+   * effect, or the stream when the refusal comes later, e.g. after a
+   * reconnect).
+   */
   readonly subscribe: (
     pattern: string,
     options?: SubscribeOptions
-  ) => Effect.Effect<Stream.Stream<Received>, TransportError.TransportError, Scope.Scope>
+  ) => Effect.Effect<Stream.Stream<Received, TransportError.TransportError>, TransportError.TransportError, Scope.Scope>
   /**
    * Sends a request and waits for one reply. `Timeout` when none comes in
    * time, `NoResponders` when nobody serves the subject, `RemoteError` when the

@@ -81,7 +81,7 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>("@heral
 }
 
 /**
- * The server refused the credentials or the permissions.
+ * The server refused the credentials.
  *
  * @since 0.1.0
  * @category reasons
@@ -92,6 +92,27 @@ export class AuthorizationError extends Schema.TaggedError<AuthorizationError>(
   readonly [ReasonTypeId] = ReasonTypeId
   override get message(): string {
     return `not authorized: ${this.detail}`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The server's permissions forbid this connection to publish to, or
+ * subscribe to, a subject. Never retryable: the same credentials are refused
+ * the same way until the server's permissions change.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class PermissionDenied extends Schema.TaggedError<PermissionDenied>("@herald/transport/PermissionDenied")(
+  "PermissionDenied",
+  { ...base, operation: Schema.Literals(["publish", "subscribe"]), subject: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `permission denied: ${this.operation} to ${this.subject}`
   }
   get isRetryable(): boolean {
     return false
@@ -467,6 +488,7 @@ export type TransportErrorReason =
   | EncodeError
   | ConnectionError
   | AuthorizationError
+  | PermissionDenied
   | Timeout
   | NoResponders
   | RemoteError
@@ -497,6 +519,7 @@ export const TransportErrorReason = Schema.Union([
   EncodeError,
   ConnectionError,
   AuthorizationError,
+  PermissionDenied,
   Timeout,
   NoResponders,
   RemoteError,

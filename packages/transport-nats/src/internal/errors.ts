@@ -126,10 +126,16 @@ export const fromUnknown = (u: unknown, ctx: Context): TransportError.TransportE
   if (u instanceof nats.ConnectionError) {
     return make(new TransportError.ConnectionError({ detail: `${ctx.operation}: ${u.message}`, cause: u }))
   }
-  if (
-    u instanceof nats.AuthorizationError || u instanceof nats.UserAuthenticationExpiredError ||
-    u instanceof nats.PermissionViolationError
-  ) {
+  if (u instanceof nats.PermissionViolationError) {
+    return make(
+      new TransportError.PermissionDenied({
+        operation: u.operation === "subscription" ? "subscribe" : "publish",
+        subject: u.subject === "" ? ctx.subject ?? "" : u.subject,
+        cause: u
+      })
+    )
+  }
+  if (u instanceof nats.AuthorizationError || u instanceof nats.UserAuthenticationExpiredError) {
     return make(new TransportError.AuthorizationError({ detail: `${ctx.operation}: ${u.message}`, cause: u }))
   }
   if (u instanceof nats.InvalidSubjectError) {

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import * as Redacted from "effect/Redacted"
-import type { Auth, Secret } from "../../NatsServer.ts"
+import type { Auth, Secret, SubjectPermission, User } from "../../NatsServer.ts"
 
 /**
  * What the configuration file says.
@@ -60,7 +60,27 @@ const renderAuth = (auth: Auth): string => {
       return `authorization {\n  user: ${quote(auth.user)}\n  password: ${quote(reveal(auth.password))}\n}`
     case "NKey":
       return `authorization {\n  users = [\n    { nkey: ${quote(auth.publicKey)} }\n  ]\n}`
+    case "Users":
+      return `authorization {\n  users = [\n${auth.users.map((u) => `    ${renderUser(u)}`).join("\n")}\n  ]\n}`
   }
+}
+
+const renderList = (subjects: ReadonlyArray<string>): string => `[${subjects.map(quote).join(", ")}]`
+
+const renderPermission = (p: SubjectPermission): string => {
+  const parts: Array<string> = []
+  if (p.allow !== undefined) parts.push(`allow: ${renderList(p.allow)}`)
+  if (p.deny !== undefined) parts.push(`deny: ${renderList(p.deny)}`)
+  return `{ ${parts.join(", ")} }`
+}
+
+const renderUser = (u: User): string => {
+  const parts = [`user: ${quote(u.user)}`, `password: ${quote(reveal(u.password))}`]
+  const permissions: Array<string> = []
+  if (u.permissions?.publish !== undefined) permissions.push(`publish: ${renderPermission(u.permissions.publish)}`)
+  if (u.permissions?.subscribe !== undefined) permissions.push(`subscribe: ${renderPermission(u.permissions.subscribe)}`)
+  if (permissions.length > 0) parts.push(`permissions: { ${permissions.join(", ")} }`)
+  return `{ ${parts.join(", ")} }`
 }
 
 /**

@@ -7,7 +7,8 @@
  */
 import { IdGenerator, type Ids } from "@herald/identity"
 import { type Bus, type Envelope, type Foreign, TransportError, Wire } from "@herald/transport"
-import type { Msg } from "@nats-io/nats-core"
+import { errors as natsErrors, type Msg, type Status } from "@nats-io/nats-core"
+import type { QueuedIteratorImpl } from "@nats-io/nats-core/internal"
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -27,6 +28,8 @@ import { checkSize, decode, decodeAccepting, header, toHeaders, validateHeaders,
 
 const defaultBufferSize = 65_536
 const defaultRequestTimeoutMillis = 5_000
+/** Subjects whose publish permission is remembered, per connection. */
+const checkedSubjectsMax = 10_000
 
 const defaultOnInvalid = (subject: string, e: TransportError.TransportError): Effect.Effect<void> =>
   Effect.logWarning(`NatsBus: dropped a message on ${subject} that is not a valid envelope: ${e.message}`)
@@ -66,16 +69,81 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
   const clock = yield* Clock.Clock
   const maxPayload = () => client.info?.max_payload ?? connection.server.maxPayload
 
-  /** Sends a raw message that passed validation. */
-  const send = (subject: string, raw: Wire.RawMessage, operation: string) =>
+  // Publish permissions. The server refuses a publish it does not permit
+  // with an asynchronous `-ERR 'Permissions Violation for Publish to "s"'`
+  // that names the subject only, and before the answer to any PING sent
+  // after it. The first publish to a subject therefore waits for a flush and
+  // fails with `PermissionDenied` when the refusal came first; the answer is
+  // remembered per subject (bounded, forgotten on reconnect), so later
+  // publishes to it are sent at once, or refused at once.
+  const allowed = new Set<string>()
+  const denied = new Set<string>()
+  const remember = (set: Set<string>, subject: string) => {
+    if (set.size >= checkedSubjectsMax) set.delete(set.values().next().value!)
+    set.add(subject)
+  }
+  // The status iterator is read synchronously, as nats.js parses: a refusal
+  // is recorded before the flush that follows it resolves.
+  const statusHook = client.status() as QueuedIteratorImpl<Status>
+  statusHook.push = (status) => {
+    if (typeof status === "function") return
+    if (status.type === "reconnect") {
+      allowed.clear()
+      denied.clear()
+    } else if (
+      status.type === "error" && status.error instanceof natsErrors.PermissionViolationError &&
+      status.error.operation === "publish"
+    ) {
+      allowed.delete(status.error.subject)
+      remember(denied, status.error.subject)
+    }
+  }
+  yield* Effect.addFinalizer(() => Effect.sync(() => statusHook.stop()))
+  const deniedError = (subject: string) =>
+    TransportError.make(new TransportError.PermissionDenied({ operation: "publish", subject }))
+  const confirmMillis = connection.jetstreamTimeoutMillis
+  /** Waits for the server to have read what was sent; whether it refused `subject`. */
+  const confirm = (subject: string): Effect.Effect<void, TransportError.TransportError> =>
+    Effect.callback<void, TransportError.TransportError>((resume) => {
+      let settled = false
+      const settle = (confirmed: boolean) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        if (denied.has(subject)) return resume(Effect.fail(deniedError(subject)))
+        // Unconfirmed (no answer in time, a reconnect): sent at most once, as any core publish.
+        if (confirmed) remember(allowed, subject)
+        resume(Effect.void)
+      }
+      const timer = setTimeout(() => settle(false), confirmMillis)
+      client.flush().then(() => settle(true), () => settle(false))
+      return Effect.sync(() => {
+        settled = true
+        clearTimeout(timer)
+      })
+    })
+
+  /**
+   * Sends a raw message that passed validation. A reply (`confirm: false`)
+   * goes to a subject used once: it is not confirmed nor remembered.
+   */
+  const send = (
+    subject: string,
+    raw: Wire.RawMessage,
+    operation: string,
+    confirmFirst = true
+  ): Effect.Effect<void, TransportError.TransportError> =>
     Effect.suspend(() => {
       const size = checkSize(raw, maxPayload())
       if (Result.isFailure(size)) return Effect.fail(size.failure)
+      if (denied.has(subject)) return Effect.fail(deniedError(subject))
       const headers = toHeaders(raw)
-      return Effect.try({
-        try: () => client.publish(subject, raw.body, headers === undefined ? undefined : { headers }),
-        catch: (e) => Errors.fromUnknown(e, { operation, subject })
-      })
+      try {
+        client.publish(subject, raw.body, headers === undefined ? undefined : { headers })
+      } catch (e) {
+        return Effect.fail(Errors.fromUnknown(e, { operation, subject }))
+      }
+      return !confirmFirst || allowed.has(subject) ? Effect.void : confirm(subject)
     })
 
   // Spans: the per-message methods (`publish`, `publishRaw`, `request`) have
@@ -120,12 +188,14 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
    * invalid message (an Effect per message cost more than the decoding).
    */
   const received = (
-    msgs: Stream.Stream<Msg>,
+    msgs: Stream.Stream<Msg, TransportError.TransportError>,
     onInvalid: NonNullable<Bus.SubscribeOptions["onInvalid"]>,
     foreign: Foreign.Options | undefined
   ) =>
     Stream.transformPull(msgs, (pull) =>
-      Effect.succeed(Effect.flatMap(pull, function loop(chunk): Pull.Pull<Arr.NonEmptyReadonlyArray<Bus.Received>> {
+      Effect.succeed(Effect.flatMap(pull, function loop(
+        chunk
+      ): Pull.Pull<Arr.NonEmptyReadonlyArray<Bus.Received>, TransportError.TransportError> {
         const out: Array<Bus.Received> = []
         let invalid: Array<readonly [string, TransportError.TransportError]> | undefined
         for (let i = 0; i < chunk.length; i++) {
@@ -215,12 +285,12 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
     const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
     const msgs = yield* subscribeQueue(connection, pattern, { queue, bufferSize: defaultBufferSize })
     const reply = (request: Bus.Received, replyTo: string, raw: Wire.RawMessage) =>
-      send(replyTo, raw, `reply on ${replyTo}`).pipe(
+      send(replyTo, raw, `reply on ${replyTo}`, false).pipe(
         Effect.catch((e) =>
           e.reason._tag === "MessageTooLarge"
             ? Effect.flatMap(
               errorReply(request, `cannot send the reply: ${e.message}`),
-              (fallback) => send(replyTo, fallback, `reply on ${replyTo}`)
+              (fallback) => send(replyTo, fallback, `reply on ${replyTo}`, false)
             )
             : Effect.fail(e)
         ),
@@ -262,7 +332,11 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
     // one at a time (a loop over the subscription's queue: no stream stages
     // per request), until the subscription ends.
     const worker = Effect.forever(Effect.flatMap(Queue.take(msgs), take), { disableYield: true }).pipe(
-      Effect.catch(() => Effect.void)
+      Effect.catch((e) =>
+        TransportError.isTransportError(e)
+          ? Effect.logWarning(`NatsBus: serving ${pattern} stopped: ${e.message}`)
+          : Effect.void
+      )
     )
     yield* Effect.forkScoped(
       concurrency === 1

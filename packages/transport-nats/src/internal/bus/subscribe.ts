@@ -6,7 +6,7 @@
  */
 import { TransportError } from "@herald/transport"
 import type { Msg, Subscription } from "@nats-io/nats-core"
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
@@ -31,7 +31,10 @@ export interface Options {
  * Subscribes to a pattern and returns what arrives as a stream. The
  * subscription is registered on the server (the connection is flushed)
  * when this returns, and is unsubscribed when the scope closes; the stream
- * ends then, or when the connection closes under it. The nats.js callback
+ * ends then, or when the connection closes under it. A subscription the
+ * server's permissions refuse fails with `PermissionDenied`: this effect when
+ * the refusal comes before the flush's answer (it does, from the server
+ * the subscription was sent to), else the stream. The nats.js callback
  * only offers to a sliding queue: a slow reader loses the oldest messages,
  * never blocks the connection.
  *
@@ -41,12 +44,12 @@ export const subscribeRaw = (
   connection: NatsConnection.NatsConnection["Service"],
   pattern: string,
   options: Options
-): Effect.Effect<Stream.Stream<Msg>, TransportError.TransportError, Scope.Scope> =>
+): Effect.Effect<Stream.Stream<Msg, TransportError.TransportError>, TransportError.TransportError, Scope.Scope> =>
   Effect.map(subscribeQueue(connection, pattern, options), Stream.fromQueue)
 
 /**
  * {@link subscribeRaw} as the queue the subscription fills: it ends (with
- * `Cause.Done`) when the stream would.
+ * `Cause.Done`) when the stream would, and fails when the stream would.
  *
  * @internal
  */
@@ -54,13 +57,18 @@ export const subscribeQueue = Effect.fnUntraced(function*(
   connection: NatsConnection.NatsConnection["Service"],
   pattern: string,
   options: Options
-): Effect.fn.Return<Queue.Dequeue<Msg, Cause.Done>, TransportError.TransportError, Scope.Scope> {
+): Effect.fn.Return<
+  Queue.Dequeue<Msg, TransportError.TransportError | Cause.Done>,
+  TransportError.TransportError,
+  Scope.Scope
+> {
   const client = connection.client
   const valid = validatePattern(pattern)
   if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
   const operation = `subscribe to ${pattern}`
-  const buffer = yield* Queue.sliding<Msg, Cause.Done>(options.bufferSize)
+  const buffer = yield* Queue.sliding<Msg, TransportError.TransportError | Cause.Done>(options.bufferSize)
   let open = true
+  let denied: TransportError.TransportError | undefined
   const queue = options.queue
   const subscription = yield* Effect.acquireRelease(
     Effect.try({
@@ -70,10 +78,11 @@ export const subscribeQueue = Effect.fnUntraced(function*(
           callback: (error, msg) => {
             if (!open) return
             // An error here is a permissions violation: the server dropped
-            // the subscription. End the stream.
+            // the subscription. Fail the stream with it.
             if (error !== null) {
               open = false
-              Queue.endUnsafe(buffer)
+              denied = Errors.fromUnknown(error, { operation, subject: pattern })
+              Queue.failCauseUnsafe(buffer, Cause.fail(denied))
               return
             }
             Queue.offerUnsafe(buffer, msg)
@@ -106,5 +115,6 @@ export const subscribeQueue = Effect.fnUntraced(function*(
       orElse: () => Effect.fail(TransportError.make(new TransportError.Timeout({ operation, millis: timeoutMillis })))
     })
   )
+  if (denied !== undefined) return yield* Effect.fail(denied)
   return buffer
 })
