@@ -90,6 +90,11 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("NatsBus with 
       assert.strictEqual(yield* connection.state, "connected")
       yield* bus.publish("allowed.audit", envelope(3))
       assert.isTrue(logs.some((line) => line.includes("permission denied: publish to denied.audit")), logs.join("\n"))
+      const request = yield* reasonOf(bus.request("denied.query", envelope(4), { timeout: "20 seconds" }))
+      assert.deepStrictEqual(
+        request._tag === "PermissionDenied" ? { operation: request.operation, subject: request.subject } : request._tag,
+        { operation: "publish", subject: "denied.query" }
+      )
     }))
 
   it.effect("a subscription the server stops permitting (configuration reload) fails its stream with PermissionDenied", () =>
