@@ -221,7 +221,10 @@ const resolve = (options: Options | undefined): Result.Result<Relay.Resolved, Ou
       listen: options?.listen ?? true,
       concurrency,
       batchesInFlight,
-      appendOptions: appendTimeout === undefined ? undefined : { timeout: appendTimeout },
+      // The relay retries a failed append itself, with its backoff, under its
+      // lease: an append that kept retrying past the lease would let another
+      // relay claim the message meanwhile.
+      appendOptions: appendTimeout === undefined ? { retryFor: 0 } : { timeout: appendTimeout, retryFor: 0 },
       retryDelay: options?.retryDelay === undefined ? fallback : Relay.userRetryDelay(options.retryDelay, fallback),
       maxAttempts,
       retentionMillis: retention,

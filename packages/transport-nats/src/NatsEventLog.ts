@@ -20,7 +20,12 @@
  *   times out fails with `Timeout`, which is retryable: the server often
  *   stored the message anyway, so retry with the same envelope (the same
  *   message id), never a new one — inside the duplicate window the retry is
- *   answered `duplicate: true` and there is exactly one copy. nats-server
+ *   answered `duplicate: true` and there is exactly one copy. `append`
+ *   does this itself: a `Timeout` or `ConnectionError` is retried with the
+ *   same message id for `retryFor` (default 60 seconds, `appendRetryFor`
+ *   of the layer; `0` disables), 100 ms doubling to 2 s apart, so an outage
+ *   or a reconnect shorter than that is ridden through; `appendRaw` does
+ *   so only for a message with a `Nats-Msg-Id`. nats-server
  *   2.9 stores the `Nats-Expected-*` headers with the message; Herald leaves
  *   them out of what it reads back.
  * - `pull` honours any `expires` (nats.js's own pull methods refuse less
@@ -92,7 +97,16 @@ export interface Options {
   readonly readyGap?: Duration.Input | undefined
   /** The timeout of a runner's consumer checks (default 2 seconds). */
   readonly checkTimeout?: Duration.Input | undefined
+  /**
+   * How long an append that fails with `Timeout` or `ConnectionError` is
+   * retried with the same message id when its own `retryFor` does not say
+   * (default 60 seconds; `0` disables).
+   */
+  readonly appendRetryFor?: Duration.Input | undefined
 }
+
+/** The default of `appendRetryFor`: a server restart or a reconnect fits in it. */
+const defaultAppendRetryMillis = 60_000
 
 /**
  * Builds the `EventLog` over the connection in context. The advisory
@@ -112,7 +126,8 @@ export const make = (
       heartbeatMillis,
       missingGraceMillis: millisOf(options?.missingGracePeriod, 10_000),
       restGapMillis: Math.max(1, millisOf(options?.readyGap, 250)),
-      checkTimeoutMillis: Math.max(100, millisOf(options?.checkTimeout, 2_000))
+      checkTimeoutMillis: Math.max(100, millisOf(options?.checkTimeout, 2_000)),
+      appendRetryMillis: millisOf(options?.appendRetryFor, defaultAppendRetryMillis)
     })
   })
 

@@ -47,6 +47,14 @@ export interface AppendOptions {
   readonly expectedStream?: string | undefined
   /** How long to wait for the server's acknowledgement (default 5 seconds). */
   readonly timeout?: Duration.Input | undefined
+  /**
+   * How long an append that failed with `Timeout` or `ConnectionError` (the
+   * server unreachable, the connection reconnecting) keeps being retried with
+   * the same message id, counted from its first attempt. The transport's
+   * default applies when absent (60 seconds on NATS; the in-memory transport
+   * cannot lose its connection); `0` fails at the first such failure.
+   */
+  readonly retryFor?: Duration.Input | undefined
 }
 
 /**

@@ -10,6 +10,7 @@
 import { type Envelope, type EventLog, TransportError, Wire } from "@herald/transport"
 import { JetStreamApiError, jserrors } from "@nats-io/jetstream/internal"
 import { headers as makeHeaders, TimeoutError } from "@nats-io/nats-core"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as NatsConnection from "../../NatsConnection.ts"
@@ -122,17 +123,64 @@ const failure = Effect.fnUntraced(function*(
   return Errors.fromUnknown(cause, { operation, subject, stream, timeoutMillis })
 })
 
+/** The first wait between retries of an append; it doubles up to {@link retryMaxDelayMillis}. */
+const retryFirstDelayMillis = 100
+const retryMaxDelayMillis = 2_000
+
+/** What a retry with the same message id may cure: the server unreachable or not answering yet. */
+const curable = (e: TransportError.TransportError): boolean =>
+  e.reason._tag === "Timeout" || e.reason._tag === "ConnectionError"
+
+/**
+ * Options of {@link make}.
+ *
+ * @internal
+ */
+export interface Options {
+  /** How long an append retries a curable failure when its options do not say (0: never). */
+  readonly retryMillis: number
+}
+
 /**
  * Builds `appendRaw` and `append` over a connection.
  *
  * @internal
  */
-export const make = (connection: NatsConnection.NatsConnection["Service"]) => {
+export const make = (connection: NatsConnection.NatsConnection["Service"], settings: Options) => {
   const client = connection.client
   const maxPayload = () => client.info?.max_payload ?? connection.server.maxPayload
 
-  /** Publishes a message whose subject and headers are valid. */
+  /**
+   * Publishes a message whose subject and headers are valid; a curable
+   * failure is retried with the same message (the same `Nats-Msg-Id`: a copy
+   * the server stored from an earlier attempt makes the retry a duplicate)
+   * until `retryFor` has passed since the first attempt.
+   */
   const publish = (
+    subject: string,
+    message: Wire.RawMessage,
+    options: EventLog.AppendOptions | undefined,
+    dedupe: boolean
+  ): Effect.Effect<EventLog.AppendResult, TransportError.TransportError> => {
+    const retryMillis = options?.retryFor === undefined ? settings.retryMillis : millisOf(options.retryFor, settings.retryMillis)
+    if (!dedupe || retryMillis <= 0) return publishOnce(subject, message, options)
+    return Effect.flatMap(Clock.currentTimeMillis, (started) => {
+      const deadline = started + retryMillis
+      const attempt = (delay: number): Effect.Effect<EventLog.AppendResult, TransportError.TransportError> =>
+        Effect.catch(publishOnce(subject, message, options), (e) =>
+          curable(e)
+            ? Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              if (now >= deadline) return Effect.fail(e)
+              const wait = Math.min(delay, deadline - now)
+              return Effect.andThen(Effect.sleep(wait), attempt(Math.min(delay * 2, retryMaxDelayMillis)))
+            })
+            : Effect.fail(e))
+      return attempt(retryFirstDelayMillis)
+    })
+  }
+
+  /** One attempt at publishing a message whose subject and headers are valid. */
+  const publishOnce = (
     subject: string,
     message: Wire.RawMessage,
     options: EventLog.AppendOptions | undefined
@@ -179,7 +227,8 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]) => {
       if (Result.isFailure(valid)) return Effect.fail(valid.failure)
       const headersValid = validateHeaders(message)
       if (Result.isFailure(headersValid)) return Effect.fail(headersValid.failure)
-      return publish(subject, message, options)
+      // Without a dedupe id a retry could store a second copy: one attempt.
+      return publish(subject, message, options, Wire.header(message, Wire.HeaderNames.natsMsgId) !== undefined)
     })
 
   // `Wire.encode` validated the envelope's extra headers and wrote Herald's
@@ -195,7 +244,7 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]) => {
       if (Result.isFailure(valid)) return Effect.fail(valid.failure)
       const raw = Wire.encode(envelope)
       if (Result.isFailure(raw)) return Effect.fail(raw.failure)
-      return publish(subject, raw.success, options)
+      return publish(subject, raw.success, options, true)
     })
 
   return { append, appendRaw }

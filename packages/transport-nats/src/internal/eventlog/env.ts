@@ -32,6 +32,8 @@ export interface Resolved {
   readonly restGapMillis: number
   /** The timeout of the consumer checks of a runner. */
   readonly checkTimeoutMillis: number
+  /** How long an append retries a `Timeout` / `ConnectionError` when its options do not say (0: never). */
+  readonly appendRetryMillis: number
 }
 
 /**

@@ -30,7 +30,7 @@ export const make = (
 ): Effect.Effect<EventLog.EventLog["Service"], never, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
-    const { append, appendRaw } = Append.make(connection)
+    const { append, appendRaw } = Append.make(connection, { retryMillis: options.appendRetryMillis })
     const version = connection.server.version
     let env: Env | undefined = undefined
     const watchAdvisories = yield* makeAdvisories(connection.client, () => env!, scope)
