@@ -129,6 +129,8 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("foreign messa
       h.set("X-Timestamp", "2026-01-02T03:04:05.000Z")
       nc.publish(`${prefix}.placed`, json({ orderId: "a", n: 1 }), { headers: h })
       nc.publish(`${prefix}.placed`, json({ orderId: "b", n: 2 }))
+      // Two connections: the raw ones are read by the server before the Herald one.
+      yield* Effect.promise(() => nc.flush())
       const herald = yield* OrderPlaced.root({ orderId: "c", n: 3 })
       yield* bus.publish(`${prefix}.placed`, herald)
 

@@ -11,6 +11,7 @@ const cases: ReadonlyArray<readonly [TransportError.TransportErrorReason, boolea
   [new T.EncodeError({ detail: "no JSON form" }), false, "cannot encode: no JSON form"],
   [new T.ConnectionError({ detail: "lost" }), true, "connection: lost"],
   [new T.AuthorizationError({ detail: "denied" }), false, "not authorized: denied"],
+  [new T.PermissionDenied({ operation: "publish", subject: "a.b" }), false, "permission denied: publish to a.b"],
   [new T.Timeout({ operation: "publish", millis: 500 }), true, "publish timed out after 500 ms"],
   [new T.NoResponders({ subject: "a.b" }), true, "no responders on a.b"],
   [new T.RemoteError({ subject: "a.b", detail: "boom" }), false, "responder on a.b failed: boom"],
