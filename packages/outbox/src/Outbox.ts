@@ -29,7 +29,7 @@
  * @since 0.1.0
  */
 import { Subject } from "@herald/subject"
-import { type Envelope, Wire } from "@herald/transport"
+import { Envelope, Wire } from "@herald/transport"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -87,19 +87,75 @@ export class Outbox extends Context.Service<Outbox, {
   readonly requeue: (messageIds?: ReadonlyArray<string>) => Effect.Effect<number, OutboxError.OutboxError>
 }>()("@herald/outbox/Outbox") {}
 
+const invalidInput = (field: string, detail: string) =>
+  Result.fail(OutboxError.make(new OutboxError.InvalidInput({ field, detail })))
+
+/** The first C0 control character (U+0000–U+001F) or DEL, or -1. */
+const controlAt = (s: string): number => {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f) return i
+  }
+  return -1
+}
+
+const typeOf = (u: unknown): string => u === null ? "null" : Array.isArray(u) ? "an array" : typeof u
+
+/**
+ * Checks and encodes one message. `at` prefixes the field names of errors
+ * (`messages[2].` in `publishAll`). Never throws, whatever the arguments.
+ */
 const encode = (
-  subject: string,
-  envelope: Envelope.Envelope,
-  partitionKey: string | undefined,
-  createdAt: number
+  subject: unknown,
+  envelope: unknown,
+  options: unknown,
+  createdAt: number,
+  at: string
 ): Result.Result<OutboxStore.NewMessage, OutboxError.OutboxError> => {
+  if (typeof subject !== "string") return invalidInput(`${at}subject`, `must be a string, got ${typeOf(subject)}`)
   const valid = Subject.make(subject)
   if (Result.isFailure(valid)) {
     return Result.fail(
       OutboxError.make(new OutboxError.InvalidSubject({ subject, detail: valid.failure.message, cause: valid.failure }))
     )
   }
-  const raw = Wire.encode(envelope)
+  const control = controlAt(subject)
+  if (control !== -1) {
+    return Result.fail(
+      OutboxError.make(
+        new OutboxError.InvalidSubject({
+          subject,
+          detail: `control character U+${subject.charCodeAt(control).toString(16).toUpperCase().padStart(4, "0")} at ${control}`
+        })
+      )
+    )
+  }
+  const checked = Envelope.validate(envelope)
+  if (Result.isFailure(checked)) {
+    const reason = checked.failure.reason
+    return invalidInput(
+      reason._tag === "InvalidEnvelope" ? `${at}envelope${reason.field === "envelope" ? "" : `.${reason.field}`}` : `${at}envelope`,
+      reason._tag === "InvalidEnvelope" ? reason.detail : reason.message
+    )
+  }
+  if (options !== undefined && (typeof options !== "object" || options === null || Array.isArray(options))) {
+    return invalidInput(at === "" ? "options" : `${at.slice(0, -1)}`, `must be an object, got ${typeOf(options)}`)
+  }
+  const partitionKey = (options as PublishOptions | undefined)?.partitionKey
+  if (partitionKey !== undefined) {
+    if (typeof partitionKey !== "string") {
+      return invalidInput(`${at}partitionKey`, `must be a string, got ${typeOf(partitionKey)}`)
+    }
+    if (partitionKey.length === 0) return invalidInput(`${at}partitionKey`, "must not be empty")
+    const bad = controlAt(partitionKey)
+    if (bad !== -1) {
+      return invalidInput(
+        `${at}partitionKey`,
+        `control character U+${partitionKey.charCodeAt(bad).toString(16).toUpperCase().padStart(4, "0")} at ${bad}`
+      )
+    }
+  }
+  const raw = Wire.encode(checked.success)
   if (Result.isFailure(raw)) {
     return Result.fail(
       OutboxError.make(new OutboxError.EncodeError({ detail: raw.failure.message, cause: raw.failure }))
@@ -112,7 +168,13 @@ const encode = (
       )
     }
   }
-  return Result.succeed({ messageId: envelope.identity.messageId, subject, raw: raw.success, partitionKey, createdAt })
+  return Result.succeed({
+    messageId: checked.success.identity.messageId,
+    subject,
+    raw: raw.success,
+    partitionKey,
+    createdAt
+  })
 }
 
 /**
@@ -127,16 +189,24 @@ export const make: Effect.Effect<Outbox["Service"], never, OutboxStore.OutboxSto
     publish: Effect.fn("Outbox.publish")(
       function*(subject: string, envelope: Envelope.Envelope, options?: PublishOptions) {
         const now = yield* Clock.currentTimeMillis
-        const message = yield* Effect.fromResult(encode(subject, envelope, options?.partitionKey, now))
+        const message = yield* Effect.fromResult(encode(subject, envelope, options, now, ""))
         yield* store.insert([message])
       }
     ),
     publishAll: Effect.fn("Outbox.publishAll")(function*(messages: ReadonlyArray<Publication>) {
+      if (!Array.isArray(messages)) {
+        return yield* Effect.fromResult(invalidInput("messages", `must be an array, got ${typeOf(messages)}`))
+      }
       if (messages.length === 0) return
       const now = yield* Clock.currentTimeMillis
       const encoded: Array<OutboxStore.NewMessage> = []
-      for (const m of messages) {
-        encoded.push(yield* Effect.fromResult(encode(m.subject, m.envelope, m.partitionKey, now)))
+      for (let i = 0; i < messages.length; i++) {
+        const m: unknown = messages[i]
+        if (typeof m !== "object" || m === null || Array.isArray(m)) {
+          return yield* Effect.fromResult(invalidInput(`messages[${i}]`, `must be an object, got ${typeOf(m)}`))
+        }
+        const p = m as Partial<Publication>
+        encoded.push(yield* Effect.fromResult(encode(p.subject, p.envelope, m, now, `messages[${i}].`)))
       }
       yield* store.insert(encoded)
     }),

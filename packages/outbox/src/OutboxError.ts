@@ -14,6 +14,9 @@
  *   malformed extra header, an empty type); never retryable.
  * - `InvalidSubject`: the subject is not a concrete NATS subject; never
  *   retryable.
+ * - `InvalidInput`: an argument of `publish` / `publishAll` is not what it
+ *   must be (an envelope with an invalid id or a body that is not bytes, a
+ *   partition key that is not a string); `field` names it; never retryable.
  * - `InvalidConfig`: an option is out of range or a table name is not an
  *   identifier; never retryable.
  * - `MigrationFailed`: the migrations could not run; retryable only when the
@@ -95,6 +98,27 @@ export class InvalidSubject extends Schema.TaggedError<InvalidSubject>("@herald/
 }
 
 /**
+ * An argument of `publish` or `publishAll` is invalid: `field` names it
+ * (`envelope.identity.messageId`, `envelope.body`, `partitionKey`, or in
+ * `publishAll` `messages[2].envelope.type`). Nothing was stored.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidInput extends Schema.TaggedError<InvalidInput>("@herald/outbox/InvalidInput")(
+  "InvalidInput",
+  { cause: Schema.optional(Schema.Defect()), field: Schema.String, detail: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `invalid ${this.field}: ${this.detail}`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
  * An option is invalid: a table name that is not an identifier, a batch size
  * out of range, a duration that is not one.
  *
@@ -139,7 +163,13 @@ export class MigrationFailed extends Schema.TaggedError<MigrationFailed>("@heral
  * @since 0.1.0
  * @category models
  */
-export type OutboxErrorReason = StorageError | EncodeError | InvalidSubject | InvalidConfig | MigrationFailed
+export type OutboxErrorReason =
+  | StorageError
+  | EncodeError
+  | InvalidSubject
+  | InvalidInput
+  | InvalidConfig
+  | MigrationFailed
 
 /**
  * Schema of the reason union.
@@ -147,7 +177,14 @@ export type OutboxErrorReason = StorageError | EncodeError | InvalidSubject | In
  * @since 0.1.0
  * @category schemas
  */
-export const OutboxErrorReason = Schema.Union([StorageError, EncodeError, InvalidSubject, InvalidConfig, MigrationFailed])
+export const OutboxErrorReason = Schema.Union([
+  StorageError,
+  EncodeError,
+  InvalidSubject,
+  InvalidInput,
+  InvalidConfig,
+  MigrationFailed
+])
 
 /**
  * The error of every outbox operation.

@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
-import { Outbox, OutboxMigrations, OutboxRelay, OutboxSql, OutboxStore } from "../src/index.ts"
+import { Outbox, OutboxError, OutboxMigrations, OutboxRelay, OutboxSql, OutboxStore } from "../src/index.ts"
 import { AppendLog, counting, ensureStream, envelope, eventually, streamMessages } from "./helpers.ts"
 import { suite } from "./suite.ts"
 
@@ -152,7 +152,8 @@ describe("Outbox on SQLite", () => {
   it.effect("a header value with a line break is refused at publish", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Outbox.publish("orders.placed", { ...envelope(1), contentType: "text/plain\nX: y" }))
-      assert.strictEqual(error.reason._tag, "EncodeError")
+      assert.strictEqual(error.reason._tag, "InvalidInput")
+      assert.strictEqual((error.reason as OutboxError.InvalidInput).field, "envelope.contentType")
       assert.strictEqual((yield* Outbox.status).pending, 0)
     }).pipe(Effect.provide(env())))
 

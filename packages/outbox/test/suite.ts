@@ -6,6 +6,7 @@
 import { assert } from "@effect/vitest"
 import type { MemoryTransport } from "@herald/testing"
 import type { EventLog, Topology } from "@herald/transport"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -14,7 +15,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
-import { Outbox, OutboxRelay, OutboxStore } from "../src/index.ts"
+import { Outbox, OutboxError, OutboxRelay, OutboxStore } from "../src/index.ts"
 import { AppendLog, bodies, ensureStream, envelope, eventually, inOrderPerKey, streamMessages } from "./helpers.ts"
 
 export type Services =
@@ -331,6 +332,86 @@ export const suite = <R, X>(target: Target<R, X>) => {
       assert.strictEqual(lease.reason._tag, "InvalidConfig")
       const relays = yield* Effect.flip(Layer.build(OutboxRelay.layer({ relays: 0 })))
       assert.strictEqual(relays.reason._tag, "InvalidConfig")
+    }))
+
+  effect("bad input of publish / publishAll is a typed error naming the field, never a defect, and stores nothing", () =>
+    Effect.gen(function*() {
+      yield* setup
+      const good = envelope(1)
+      const withIdentity = (fields: Record<string, unknown>) => ({ ...good, identity: { ...good.identity, ...fields } })
+      // [what, subject, envelope, options, reason, field]
+      const cases: ReadonlyArray<readonly [string, unknown, unknown, unknown, string, string | undefined]> = [
+        ["no arguments at all", undefined, undefined, undefined, "InvalidInput", "subject"],
+        ["an object as the subject", {}, good, undefined, "InvalidInput", "subject"],
+        ["a number as the subject", 42, good, undefined, "InvalidInput", "subject"],
+        ["a wildcard subject", "orders.>", good, undefined, "InvalidSubject", undefined],
+        ["a subject with NUL", "orders.\u0000", good, undefined, "InvalidSubject", undefined],
+        ["a subject with a line break", "orders.a\nb", good, undefined, "InvalidSubject", undefined],
+        ["no envelope", "orders.placed", undefined, undefined, "InvalidInput", "envelope"],
+        ["an empty object as the envelope", "orders.placed", {}, undefined, "InvalidInput", "envelope.identity"],
+        ["an empty message id", "orders.placed", withIdentity({ messageId: "" }), undefined, "InvalidInput", "envelope.identity.messageId"],
+        ["a message id with a space", "orders.placed", withIdentity({ messageId: "m 1" }), undefined, "InvalidInput", "envelope.identity.messageId"],
+        ["a numeric correlation id", "orders.placed", withIdentity({ correlationId: 7 }), undefined, "InvalidInput", "envelope.identity.correlationId"],
+        ["a causation id with NUL", "orders.placed", withIdentity({ causationId: "c\u0000" }), undefined, "InvalidInput", "envelope.identity.causationId"],
+        ["a string body", "orders.placed", { ...good, body: "{\"n\":1}" }, undefined, "InvalidInput", "envelope.body"],
+        ["a body of numbers", "orders.placed", { ...good, body: [1, 2] }, undefined, "InvalidInput", "envelope.body"],
+        ["an unknown kind", "orders.placed", { ...good, kind: "rumour" }, undefined, "InvalidInput", "envelope.kind"],
+        ["an empty type", "orders.placed", { ...good, type: "" }, undefined, "InvalidInput", "envelope.type"],
+        ["a time that is not one", "orders.placed", { ...good, occurredAt: Number.NaN }, undefined, "InvalidInput", "envelope.occurredAt"],
+        ["a time past Date's range", "orders.placed", { ...good, occurredAt: 1e20 }, undefined, "InvalidInput", "envelope.occurredAt"],
+        ["headers that are not an object", "orders.placed", { ...good, headers: "x" }, undefined, "InvalidInput", "envelope.headers"],
+        ["a header value with NUL", "orders.placed", { ...good, headers: { "x-a": "\u0000" } }, undefined, "InvalidInput", "envelope.headers.x-a"],
+        ["a header Herald reserves", "orders.placed", { ...good, headers: { "Nats-Msg-Id": "x" } }, undefined, "EncodeError", undefined],
+        ["options that are not an object", "orders.placed", good, "key", "InvalidInput", "options"],
+        ["a numeric partition key", "orders.placed", good, { partitionKey: 3 }, "InvalidInput", "partitionKey"],
+        ["an empty partition key", "orders.placed", good, { partitionKey: "" }, "InvalidInput", "partitionKey"],
+        ["a partition key with NUL", "orders.placed", good, { partitionKey: "k\u0000" }, "InvalidInput", "partitionKey"]
+      ]
+      const untyped = Outbox.publish as (subject: unknown, envelope: unknown, options?: unknown) => Effect.Effect<void, OutboxError.OutboxError, Outbox.Outbox>
+      const untypedAll = Outbox.publishAll as (messages: unknown) => Effect.Effect<void, OutboxError.OutboxError, Outbox.Outbox>
+      for (const [what, subject, env, options, tag, field] of cases) {
+        const exit = yield* Effect.exit(transaction(untyped(subject, env, options)))
+        assert.isTrue(Exit.isFailure(exit), what)
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.isTrue(OutboxError.isOutboxError(error), `${what}: a typed error, got ${String(error)}`)
+        const reason = (error as OutboxError.OutboxError).reason
+        assert.strictEqual(reason._tag, tag, what)
+        if (field !== undefined) assert.strictEqual((reason as OutboxError.InvalidInput).field, field, what)
+        assert.isFalse((error as OutboxError.OutboxError).isRetryable, what)
+        // In publishAll, the same bad message as the third of three: named by its index; the two good ones not stored.
+        if (typeof options === "string") continue
+        const allExit = yield* Effect.exit(transaction(untypedAll([
+          { subject: "orders.placed", envelope: envelope(2) },
+          { subject: "orders.placed", envelope: envelope(3), partitionKey: "k" },
+          { subject, envelope: env, ...(options !== null && typeof options === "object" ? options : {}) }
+        ])))
+        assert.isTrue(Exit.isFailure(allExit), `${what} (publishAll)`)
+        const allError = Exit.isFailure(allExit) ? Cause.squash(allExit.cause) : undefined
+        assert.isTrue(OutboxError.isOutboxError(allError), `${what} (publishAll): a typed error, got ${String(allError)}`)
+        const allReason = (allError as OutboxError.OutboxError).reason
+        assert.strictEqual(allReason._tag, tag, `${what} (publishAll)`)
+        if (field !== undefined) {
+          assert.strictEqual((allReason as OutboxError.InvalidInput).field, `messages[2].${field}`, `${what} (publishAll)`)
+        }
+      }
+      for (const [what, messages, field] of [
+        ["undefined", undefined, "messages"],
+        ["an object", {}, "messages"],
+        ["a string", "orders", "messages"],
+        ["an array with null", [null], "messages[0]"],
+        ["an array with a string", ["orders.placed"], "messages[0]"]
+      ] as const) {
+        const error = yield* Effect.flip(transaction(untypedAll(messages)))
+        assert.isTrue(OutboxError.isOutboxError(error), what)
+        assert.strictEqual((error as OutboxError.OutboxError).reason._tag, "InvalidInput", what)
+        assert.strictEqual(((error as OutboxError.OutboxError).reason as OutboxError.InvalidInput).field, field, what)
+      }
+      assert.strictEqual((yield* Outbox.status).pending, 0)
+      assert.strictEqual((yield* OutboxRelay.drain()).published, 0)
+      assert.strictEqual((yield* streamMessages("ORDERS")).length, 0)
+      // A good message still goes through.
+      yield* transaction(Outbox.publish("orders.placed", good, { partitionKey: "k" }))
+      assert.strictEqual((yield* OutboxRelay.drain()).published, 1)
     }))
 
   live("a running relay wakes on a commit in this process, long before its poll interval", () =>

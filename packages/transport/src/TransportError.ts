@@ -43,6 +43,27 @@ export class DecodeError extends Schema.TaggedError<DecodeError>("@herald/transp
 }
 
 /**
+ * A value given as an envelope is not one: `field` names what is wrong
+ * (`identity.messageId`, `body`, `headers.x-trace`, or `envelope` when the
+ * value is not an object at all). Never retryable.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidEnvelope extends Schema.TaggedError<InvalidEnvelope>("@herald/transport/InvalidEnvelope")(
+  "InvalidEnvelope",
+  { ...base, field: Schema.String, detail: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `invalid envelope: ${this.field}: ${this.detail}`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
  * A payload could not be encoded with its Schema or codec.
  *
  * @since 0.1.0
@@ -486,6 +507,7 @@ export class Unknown extends Schema.TaggedError<Unknown>("@herald/transport/Unkn
 export type TransportErrorReason =
   | DecodeError
   | EncodeError
+  | InvalidEnvelope
   | ConnectionError
   | AuthorizationError
   | PermissionDenied
@@ -517,6 +539,7 @@ export type TransportErrorReason =
 export const TransportErrorReason = Schema.Union([
   DecodeError,
   EncodeError,
+  InvalidEnvelope,
   ConnectionError,
   AuthorizationError,
   PermissionDenied,

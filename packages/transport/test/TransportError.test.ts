@@ -9,6 +9,11 @@ const cases: ReadonlyArray<readonly [TransportError.TransportErrorReason, boolea
   [new T.DecodeError({ detail: "bad body" }), false, "cannot decode: bad body"],
   [new T.DecodeError({ detail: "missing", header: "Herald-Type" }), false, "cannot decode header Herald-Type: missing"],
   [new T.EncodeError({ detail: "no JSON form" }), false, "cannot encode: no JSON form"],
+  [
+    new T.InvalidEnvelope({ field: "identity.messageId", detail: "empty" }),
+    false,
+    "invalid envelope: identity.messageId: empty"
+  ],
   [new T.ConnectionError({ detail: "lost" }), true, "connection: lost"],
   [new T.AuthorizationError({ detail: "denied" }), false, "not authorized: denied"],
   [new T.PermissionDenied({ operation: "publish", subject: "a.b" }), false, "permission denied: publish to a.b"],
