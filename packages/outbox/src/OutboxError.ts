@@ -7,9 +7,11 @@
  * succeed (the shape of `effect/sql`'s `SqlError` and of
  * `@herald/transport`'s `TransportError`).
  *
- * - `StorageError`: the database failed (`cause` is the `SqlError`);
- *   retryable when the `SqlError` is (a lost connection, a deadlock, a
- *   serialization failure, a timeout).
+ * - `StorageError`: the database failed (`cause` is the `SqlError`); `code`
+ *   is the database's error code; retryable unless the data written caused
+ *   it (`StoreFault.classify`: PostgreSQL classes 22, 23, 54; SQLite
+ *   `CONSTRAINT`, `TOOBIG`, `MISMATCH`). A missing table, a lost connection,
+ *   a deadlock, a serialization failure or a timeout is retryable.
  * - `EncodeError`: the envelope could not be put on the wire (a reserved or
  *   malformed extra header, an empty type); never retryable.
  * - `InvalidSubject`: the subject is not a concrete NATS subject; never
@@ -24,6 +26,7 @@
  *
  * @since 0.1.0
  */
+import { StoreFault } from "@herald/transport"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
@@ -40,22 +43,35 @@ const causeMessage = (cause: unknown): string =>
 
 /**
  * The database failed while running `operation`. `cause` is the `SqlError`
- * (or whatever the store failed with).
+ * (or whatever the store failed with); `code` is the database's error code
+ * found in it (a PostgreSQL SQLSTATE such as `42P01`, a SQLite result code
+ * name such as `SQLITE_BUSY`) and `detail` the database's message.
+ *
+ * Retryable unless the data written caused the failure (see
+ * `StoreFault.classify` in `@herald/transport`): a store that is missing a
+ * table, lost its connection, hit a deadlock, a serialization failure or a
+ * timeout heals, and the operation can be tried again.
  *
  * @since 0.1.0
  * @category reasons
  */
 export class StorageError extends Schema.TaggedError<StorageError>("@herald/outbox/StorageError")("StorageError", {
   cause: Schema.Defect(),
-  operation: Schema.String
+  operation: Schema.String,
+  detail: Schema.optional(Schema.String),
+  code: Schema.optional(Schema.String),
+  retryable: Schema.optional(Schema.Boolean)
 }) {
   readonly [ReasonTypeId] = ReasonTypeId
   override get message(): string {
-    return `outbox ${this.operation}: ${causeMessage(this.cause)}`
+    const detail = this.detail ?? causeMessage(this.cause)
+    return `outbox ${this.operation}: ${this.code === undefined ? detail : `${this.code} ${detail}`}${
+      this.isRetryable ? "" : " (caused by the data; not retryable)"
+    }`
   }
-  /** The `SqlError`'s own answer: a lost connection or a deadlock is retryable, a syntax error is not. */
+  /** `retryable` as classified when the error was made; otherwise classified from the cause now. */
   get isRetryable(): boolean {
-    return causeIsRetryable(this.cause)
+    return this.retryable ?? !StoreFault.classify(this.cause).causedByMessage
   }
 }
 
@@ -214,13 +230,25 @@ export class OutboxError extends Schema.TaggedError<OutboxError>("@herald/outbox
 export const make = (reason: OutboxErrorReason): OutboxError => new OutboxError({ reason })
 
 /**
- * A `StorageError` for `operation` caused by `cause`.
+ * A `StorageError` for `operation` caused by `cause`, classified by
+ * `StoreFault.classify` (the database's code and message, retryable unless
+ * the data caused it).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const storage = (operation: string) => (cause: unknown): OutboxError =>
-  make(new StorageError({ operation, cause }))
+export const storage = (operation: string) => (cause: unknown): OutboxError => {
+  const fault = StoreFault.classify(cause)
+  return make(
+    new StorageError({
+      operation,
+      cause,
+      detail: fault.message,
+      ...(fault.code === undefined ? {} : { code: fault.code }),
+      retryable: !fault.causedByMessage
+    })
+  )
+}
 
 /**
  * An `InvalidConfig` error.

@@ -17,7 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
-import { Outbox, OutboxMigrations, OutboxRelay, OutboxSql, OutboxStore } from "../src/index.ts"
+import { Outbox, OutboxError, OutboxMigrations, OutboxRelay, OutboxSql, OutboxStore } from "../src/index.ts"
 import {
   AppendLog,
   bodies,
@@ -56,6 +56,33 @@ describe("Outbox on PostgreSQL", () => {
       effect: (name, f) => it.effect(name, () => Effect.provide(f(), TestClock.layer())),
       live: (name, f) => it.effect(name, f)
     })
+
+    it.effect("a dropped outbox table is the store's fault: a retryable StorageError naming 42P01; once migrated again, the relay publishes", () =>
+      Effect.gen(function*() {
+        const table = uniqueTable()
+        const sql = yield* SqlClient.SqlClient
+        yield* Effect.gen(function*() {
+          yield* ensureStream("ORDERS", ["orders.>"])
+          yield* Outbox.publish("orders.placed", envelope(1))
+          yield* sql.unsafe(`DROP TABLE ${table}`)
+          const publish = yield* Effect.flip(Outbox.publish("orders.placed", envelope(2)))
+          const drain = yield* Effect.flip(OutboxRelay.drain())
+          for (const error of [publish, drain]) {
+            assert.strictEqual(error.reason._tag, "StorageError")
+            const reason = error.reason as OutboxError.StorageError
+            assert.strictEqual(reason.code, "42P01")
+            assert.isTrue(reason.retryable)
+            assert.isTrue(error.isRetryable)
+            assert.include(error.message, "42P01")
+            assert.include(error.message, table)
+          }
+          // The DDL again (the migrations table still says it ran).
+          yield* OutboxMigrations.migration({ table })
+          yield* Outbox.publish("orders.placed", envelope(3))
+          assert.strictEqual((yield* OutboxRelay.drain()).published, 1)
+          assert.deepStrictEqual(bodies(yield* streamMessages("ORDERS")).map((p) => p.n), [3])
+        }).pipe(Effect.provide(env({ table })))
+      }))
 
     it.effect("migrations run once, are idempotent, and honour schema-qualified names", () =>
       Effect.gen(function*() {

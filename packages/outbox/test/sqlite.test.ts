@@ -149,6 +149,34 @@ describe("Outbox on SQLite", () => {
       assert.strictEqual((yield* streamMessages("ORDERS")).length, 1)
     }).pipe(Effect.provide(env())))
 
+  it.effect("a dropped outbox table is the store's fault: a retryable StorageError naming SQLITE_ERROR; once migrated again, the relay publishes", () =>
+    Effect.gen(function*() {
+      const table = "outbox_dropped"
+      const sql = yield* SqlClient.SqlClient
+      yield* ensureStream("ORDERS", ["orders.>"])
+      yield* Outbox.publish("orders.placed", envelope(1))
+      // The relay ran before the table went away. (A statement first prepared while the table is
+      // missing stays failed in @effect/sql-sqlite-node's prepare cache until its TTL ends.)
+      assert.strictEqual((yield* OutboxRelay.drain()).published, 1)
+      yield* sql.unsafe(`DROP TABLE ${table}`)
+      const publish = yield* Effect.flip(Outbox.publish("orders.placed", envelope(2)))
+      const drain = yield* Effect.flip(OutboxRelay.drain())
+      for (const error of [publish, drain]) {
+        assert.strictEqual(error.reason._tag, "StorageError")
+        const reason = error.reason as OutboxError.StorageError
+        assert.strictEqual(reason.code, "SQLITE_ERROR")
+        assert.isTrue(reason.retryable)
+        assert.isTrue(error.isRetryable)
+        assert.include(error.message, "SQLITE_ERROR")
+        assert.include(error.message, table)
+      }
+      // The DDL again (the migrations table still says it ran).
+      yield* OutboxMigrations.migration({ table })
+      yield* Outbox.publish("orders.placed", envelope(3))
+      assert.strictEqual((yield* OutboxRelay.drain()).published, 1)
+      assert.strictEqual((yield* streamMessages("ORDERS")).length, 2)
+    }).pipe(Effect.provide(env(":memory:", { table: "outbox_dropped" }))))
+
   it.effect("a header value with a line break is refused at publish", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Outbox.publish("orders.placed", { ...envelope(1), contentType: "text/plain\nX: y" }))
