@@ -42,12 +42,13 @@
  *
  * @since 0.1.0
  */
-import type { EventLog, Handler } from "@herald/transport"
+import { type EventLog, type Handler, Millis } from "@herald/transport"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as InboxError from "./InboxError.ts"
@@ -173,12 +174,11 @@ export const forget = Effect.fn("Inbox.forget")(function*(consumer: string, mess
   return yield* store.forget(consumer, messageId)
 })
 
-const positiveDuration = (what: string, input: Duration.Input) => {
-  const d = Duration.fromInput(input)
-  return Option.isSome(d) && Duration.isFinite(d.value) && Duration.toMillis(d.value) > 0
-    ? Effect.succeed(Duration.toMillis(d.value))
-    : Effect.fail(InboxError.invalid(`${what} must be a positive finite duration, got ${String(input)}`))
-}
+const positiveDuration = (what: string, input: Duration.Input) =>
+  Result.match(Millis.decode(input, { min: 1 }), {
+    onFailure: (p) => Effect.fail(InboxError.invalid(`${what} must be a positive finite duration: ${p.message}`)),
+    onSuccess: Effect.succeed
+  })
 
 /**
  * Deletes the records processed more than `olderThan` ago (by Effect's

@@ -42,6 +42,7 @@
  *
  * @since 0.1.0
  */
+import { Millis } from "@herald/transport"
 import { NatsConnection } from "@herald/transport-nats"
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
 import * as Clock from "effect/Clock"
@@ -50,6 +51,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 // The package's own main entry, not its files: at runtime and in the built
@@ -177,12 +179,11 @@ const isWrongLast = (e: unknown): boolean =>
 
 const bucketName = /^[A-Za-z0-9_-]+$/
 
-const durationMillis = (what: string, input: Duration.Input) => {
-  const d = Duration.fromInput(input)
-  return Option.isSome(d) && Duration.isFinite(d.value) && Duration.toMillis(d.value) > 0
-    ? Effect.succeed(Duration.toMillis(d.value))
-    : Effect.fail(InboxError.invalid(`KV store: ${what} must be a positive finite duration, got ${String(input)}`))
-}
+const durationMillis = (what: string, input: Duration.Input) =>
+  Result.match(Millis.decode(input, { min: 1 }), {
+    onFailure: (p) => Effect.fail(InboxError.invalid(`KV store: ${what} must be a positive finite duration: ${p.message}`)),
+    onSuccess: Effect.succeed
+  })
 
 /**
  * Opens (creating it when missing) the bucket and builds the store.

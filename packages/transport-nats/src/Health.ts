@@ -20,11 +20,10 @@
  * @since 0.1.0
  */
 import { Subject } from "@herald/subject"
-import { TransportError } from "@herald/transport"
+import { Millis, TransportError } from "@herald/transport"
 import { headers as makeHeaders, type Msg } from "@nats-io/nats-core"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -117,14 +116,6 @@ export interface HealthReport {
 
 const defaultTimeoutMillis = 2_000
 
-const timeoutMillisOf = (input: Duration.Input | undefined): number => {
-  if (input === undefined) return defaultTimeoutMillis
-  const parsed = Duration.fromInput(input)
-  if (Option.isNone(parsed)) return defaultTimeoutMillis
-  const ms = Duration.toMillis(parsed.value)
-  return Number.isFinite(ms) && ms >= 1 ? Math.ceil(ms) : defaultTimeoutMillis
-}
-
 /** A nats.js call under a deadline, its failure as a readable line. */
 const probe = <A>(
   thunk: () => Promise<A>,
@@ -153,7 +144,7 @@ const probe = <A>(
 export const check: (options?: CheckOptions) => Effect.Effect<HealthReport, never, NatsConnection.NatsConnection> = Effect
   .fn("Health.check")(function*(options?: CheckOptions) {
     const connection = yield* NatsConnection.NatsConnection
-    const timeoutMillis = timeoutMillisOf(options?.timeout)
+    const timeoutMillis = Millis.orElse(options?.timeout, defaultTimeoutMillis, { min: 1 })
     const state = yield* connection.state
     const server = connection.client.isClosed() ? "" : connection.client.getServer()
     const connectionHealth: ConnectionHealth = { state, server, version: connection.server.version.text }

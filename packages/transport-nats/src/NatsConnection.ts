@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { TransportError } from "@herald/transport"
+import { Millis, TransportError } from "@herald/transport"
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import {
   credsAuthenticator,
@@ -33,6 +33,7 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { connect } from "./internal/connect.ts"
@@ -196,10 +197,16 @@ export const atLeast = (version: ServerVersion, minimum: string): boolean => {
   return version.patch >= min.patch
 }
 
-const millis = (d: Duration.Input | undefined, fallback: number): number =>
-  d === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(d))
-
 const invalid = (detail: string) => TransportError.make(new TransportError.InvalidConfig({ detail }))
+
+/** A duration option in milliseconds; an infinite, negative or unreadable one is an `InvalidConfig`. */
+const millis = (name: string, d: Duration.Input | undefined, fallback: number, min = 1) =>
+  d === undefined
+    ? Effect.succeed(fallback)
+    : Result.match(Millis.decode(d, { min }), {
+      onFailure: (p) => Effect.fail(invalid(`${name}: ${p.message}`)),
+      onSuccess: Effect.succeed
+    })
 
 const readFile = (path: string, what: string) =>
   Effect.try({
@@ -285,10 +292,10 @@ const clientOptions = Effect.fnUntraced(function*(options: Options) {
   }
   const out: NodeConnectionOptions = {
     servers,
-    timeout: millis(options.connectTimeout, 5_000),
+    timeout: yield* millis("connectTimeout", options.connectTimeout, 5_000),
     reconnect: options.reconnect ?? true,
     maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
-    reconnectTimeWait: millis(options.reconnectTimeWait, 2_000),
+    reconnectTimeWait: yield* millis("reconnectTimeWait", options.reconnectTimeWait, 2_000, 0),
     waitOnFirstConnect: false,
     // nats.js otherwise builds two errors with stack traces for every request
     // (each JetStream publish, `Bus.request`, confirmed ack), whether it fails
@@ -297,7 +304,7 @@ const clientOptions = Effect.fnUntraced(function*(options: Options) {
     // stack is never shown.
     noAsyncTraces: true,
     ...(options.name === undefined ? {} : { name: options.name }),
-    ...(options.pingInterval === undefined ? {} : { pingInterval: millis(options.pingInterval, 120_000) }),
+    ...(options.pingInterval === undefined ? {} : { pingInterval: yield* millis("pingInterval", options.pingInterval, 120_000) }),
     ...(options.maxPingOut === undefined ? {} : { maxPingOut: options.maxPingOut })
   }
   const auth = options.auth ?? urlAuth
@@ -373,6 +380,8 @@ export const make: (
 ) => Effect.Effect<NatsConnection["Service"], TransportError.TransportError, Scope.Scope> =
   Effect.fnUntraced(function*(options: Options) {
   const opts = yield* clientOptions(options)
+  const drainMillis = yield* millis("drainTimeout", options.drainTimeout, 10_000)
+  const jetstreamTimeoutMillis = yield* millis("jetstreamTimeout", options.jetstreamTimeout, 5_000)
   const connectMillis = opts.timeout ?? 5_000
   const operation = `connect to ${opts.servers}`
   const client = yield* Effect.acquireRelease(
@@ -401,7 +410,7 @@ export const make: (
           )
       })
     ),
-    (client) => drainOrClose(client, millis(options.drainTimeout, 10_000))
+    (client) => drainOrClose(client, drainMillis)
   )
   const info = client.info
   const server: ServerInfo = {
@@ -411,7 +420,6 @@ export const make: (
     jetstream: info?.jetstream === true,
     maxPayload: info?.max_payload ?? 1024 * 1024
   }
-  const jetstreamTimeoutMillis = millis(options.jetstreamTimeout, 5_000)
   const js = jetstream(client, { timeout: jetstreamTimeoutMillis })
   const manager = yield* Effect.tryPromise({
     try: () => jetstreamManager(client, { timeout: jetstreamTimeoutMillis, checkAPI: false }),

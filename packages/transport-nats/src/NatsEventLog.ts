@@ -61,13 +61,12 @@
  *
  * @since 0.1.0
  */
-import { EventLog } from "@herald/transport"
+import { EventLog, Millis } from "@herald/transport"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Internal from "./internal/eventlog/eventLog.ts"
-import { millisOf } from "./internal/eventlog/util.ts"
 import * as NatsConnection from "./NatsConnection.ts"
 
 /**
@@ -119,15 +118,15 @@ export const make = (
   options?: Options
 ): Effect.Effect<EventLog.EventLog["Service"], never, NatsConnection.NatsConnection | Scope.Scope> =>
   Effect.flatMap(NatsConnection.NatsConnection, (connection) => {
-    const pullExpiresMillis = Math.max(1_000, millisOf(options?.pullExpires, 10_000))
-    const heartbeatMillis = Math.max(100, Math.min(millisOf(options?.heartbeat, 1_000), pullExpiresMillis / 2))
+    const pullExpiresMillis = Math.max(1_000, Millis.orElse(options?.pullExpires, 10_000))
+    const heartbeatMillis = Math.max(100, Math.min(Millis.orElse(options?.heartbeat, 1_000), pullExpiresMillis / 2))
     return Internal.make(connection, {
       pullExpiresMillis,
       heartbeatMillis,
-      missingGraceMillis: millisOf(options?.missingGracePeriod, 10_000),
-      restGapMillis: Math.max(1, millisOf(options?.readyGap, 250)),
-      checkTimeoutMillis: Math.max(100, millisOf(options?.checkTimeout, 2_000)),
-      appendRetryMillis: millisOf(options?.appendRetryFor, defaultAppendRetryMillis)
+      missingGraceMillis: Millis.orElse(options?.missingGracePeriod, 10_000),
+      restGapMillis: Math.max(1, Millis.orElse(options?.readyGap, 250)),
+      checkTimeoutMillis: Math.max(100, Millis.orElse(options?.checkTimeout, 2_000)),
+      appendRetryMillis: Millis.orElse(options?.appendRetryFor, defaultAppendRetryMillis)
     })
   })
 

@@ -201,6 +201,25 @@ layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })(
       assert.include(missing.message, "NATS_URL")
     }))
 
+  it.effect("an infinite, negative, zero or unreadable duration option fails with InvalidConfig naming it", () =>
+    Effect.gen(function*() {
+      const server = yield* NatsServer.NatsServer
+      const cases: ReadonlyArray<readonly [keyof NatsConnection.Options, unknown, string]> = [
+        ["connectTimeout", "Infinity", "connectTimeout: \"Infinity\" is not finite"],
+        ["connectTimeout", 0, "connectTimeout: 0 is less than 1 ms"],
+        ["jetstreamTimeout", -5, "jetstreamTimeout: -5 is negative"],
+        ["drainTimeout", "soon", "drainTimeout: \"soon\" is not a duration"],
+        ["pingInterval", "Infinity", "pingInterval: \"Infinity\" is not finite"],
+        ["reconnectTimeWait", "-1 second", "reconnectTimeWait: \"-1 second\" is negative"]
+      ]
+      for (const [option, value, detail] of cases) {
+        const reason = yield* reasonOf(connect({ servers: server.url, [option]: value } as NatsConnection.Options))
+        assert.deepStrictEqual(reason._tag === "InvalidConfig" ? reason.detail : reason._tag, detail)
+      }
+      const connection = yield* connect({ servers: server.url, reconnectTimeWait: 0, connectTimeout: "2500500 micros" })
+      assert.strictEqual(yield* connection.state, "connected")
+    }))
+
   it.effect("requireVersion refuses a feature newer than the server with Unsupported naming both versions", () =>
     Effect.gen(function*() {
       const server = yield* NatsServer.NatsServer

@@ -99,7 +99,7 @@ export interface Delivery extends Bus.Incoming {
    */
   readonly deadLetterSubject: string
   readonly ack: Effect.Effect<void, TransportError.TransportError>
-  /** Asks for redelivery, after `delay` when given (else at once). */
+  /** Asks for redelivery, after `delay` when given (else, or when it is infinite, negative or not a duration, at once). */
   readonly nak: (delay?: Duration.Input) => Effect.Effect<void, TransportError.TransportError>
   /** Gives up on the message: never delivered again to this consumer. */
   readonly term: (reason?: string) => Effect.Effect<void, TransportError.TransportError>

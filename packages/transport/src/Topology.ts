@@ -13,8 +13,8 @@ import { OverlapGuard, SubjectPattern } from "@herald/subject"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Result from "effect/Result"
+import * as Millis from "./Millis.ts"
 import * as TransportError from "./TransportError.ts"
 
 /**
@@ -209,15 +209,13 @@ const positiveInt = (what: string, value: number | undefined): Result.Result<voi
     ? Result.void
     : Result.fail(invalid(`${what} must be a positive integer, got ${value}`))
 
-const positiveDuration = (what: string, value: Duration.Input | undefined): Result.Result<void, TransportError.TransportError> => {
-  if (value === undefined) return Result.void
-  const parsed = Duration.fromInput(value)
-  if (Option.isNone(parsed)) return Result.fail(invalid(`${what} is not a duration: ${String(value)}`))
-  const d = parsed.value
-  return Duration.toMillis(d) > 0 && Duration.isFinite(d)
+const positiveDuration = (what: string, value: Duration.Input | undefined): Result.Result<void, TransportError.TransportError> =>
+  value === undefined
     ? Result.void
-    : Result.fail(invalid(`${what} must be a positive finite duration, got ${Duration.format(d)}`))
-}
+    : Result.mapBoth(Millis.decode(value, { min: 1 }), {
+      onFailure: (p) => invalid(`${what} must be a positive finite duration: ${p.message}`),
+      onSuccess: () => undefined
+    })
 
 const pattern = (what: string, subject: string): Result.Result<void, TransportError.TransportError> =>
   Result.mapBoth(SubjectPattern.make(subject), {

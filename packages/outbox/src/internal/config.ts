@@ -4,8 +4,8 @@
  * @since 0.1.0
  * @internal
  */
-import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
+import { Millis } from "@herald/transport"
+import type * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import * as OutboxError from "../OutboxError.ts"
 
@@ -50,15 +50,10 @@ export const millis = (
   min = 0
 ): Result.Result<number, OutboxError.OutboxError> => {
   if (input === undefined) return Result.succeed(fallback)
-  const duration = Duration.fromInput(input)
-  if (Option.isNone(duration)) {
-    return Result.fail(OutboxError.invalidConfig(`${name}: ${JSON.stringify(input)} is not a duration`))
-  }
-  const ms = Duration.toMillis(duration.value)
-  if (!Number.isFinite(ms) || ms < min) {
-    return Result.fail(OutboxError.invalidConfig(`${name} must be a finite duration of at least ${min} ms`))
-  }
-  return Result.succeed(ms)
+  return Result.mapError(
+    Millis.decode(input, { min }),
+    (p) => OutboxError.invalidConfig(`${name} must be a finite duration of at least ${min} ms: ${p.message}`)
+  )
 }
 
 /** An integer option in `[min, max]`. */

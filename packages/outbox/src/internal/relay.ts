@@ -5,12 +5,11 @@
  * @since 0.1.0
  * @internal
  */
-import { type EventLog, TransportError, Wire } from "@herald/transport"
+import { type EventLog, Millis, TransportError, Wire } from "@herald/transport"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import type * as OutboxError from "../OutboxError.ts"
 import type * as OutboxStore from "../OutboxStore.ts"
 
@@ -74,20 +73,13 @@ export const defaultRetryDelay = (base: number, max: number, nonRetryable: numbe
   return Math.min(base * 2 ** exponent, max)
 }
 
-const delayMillis = (input: Duration.Input, fallback: number): number => {
-  const d = Duration.fromInput(input)
-  if (Option.isNone(d)) return fallback
-  const ms = Duration.toMillis(d.value)
-  return Number.isFinite(ms) && ms >= 0 ? ms : fallback
-}
-
 /** Wraps a user's `retryDelay` so that a bad answer falls back to the default. */
 export const userRetryDelay = (
   f: (attempts: number, error: TransportError.TransportError) => Duration.Input,
   fallback: (attempts: number, error: TransportError.TransportError) => number
 ) =>
 (attempts: number, error: TransportError.TransportError): number =>
-  delayMillis(f(attempts, error), fallback(attempts, error))
+  Millis.orElse(f(attempts, error), fallback(attempts, error))
 
 /**
  * Splits a batch (in id order) into tasks, in id order of their first

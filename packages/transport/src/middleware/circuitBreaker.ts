@@ -36,7 +36,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
 import type * as Handler from "../Handler.ts"
+import * as Millis from "../Millis.ts"
 import * as TransportError from "../TransportError.ts"
 
 /**
@@ -124,11 +126,11 @@ export const make = (options: Options): Effect.Effect<CircuitBreaker, TransportE
     if (!isPositiveInt(halfOpenMax)) {
       return Effect.fail(invalid(`circuit ${name}: halfOpenMax must be a positive integer, got ${halfOpenMax}`))
     }
-    const resetAfter = Duration.fromInput(options.resetAfter)
-    if (Option.isNone(resetAfter) || !Duration.isFinite(resetAfter.value)) {
-      return Effect.fail(invalid(`circuit ${name}: resetAfter must be a finite duration`))
+    const resetAfter = Millis.decode(options.resetAfter)
+    if (Result.isFailure(resetAfter)) {
+      return Effect.fail(invalid(`circuit ${name}: resetAfter must be a finite duration: ${resetAfter.failure.message}`))
     }
-    const resetMillis = Duration.toMillis(resetAfter.value)
+    const resetMillis = resetAfter.success
     const maxFailures = options.maxFailures
     const isFailure = options.isFailure ?? TransportError.isRetryable
     return Effect.map(Ref.make<State>(closed), (ref): CircuitBreaker => {

@@ -27,9 +27,10 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import type * as Bus from "../Bus.ts"
 import type * as Handler from "../Handler.ts"
+import * as Millis from "../Millis.ts"
 import * as TransportError from "../TransportError.ts"
 
 /**
@@ -86,11 +87,11 @@ export const make = (options: Options): Effect.Effect<Dedupe, TransportError.Tra
     if (!(Number.isSafeInteger(capacity) && capacity > 0)) {
       return Effect.fail(invalid(`dedupe: capacity must be a positive integer, got ${capacity}`))
     }
-    const ttl = Duration.fromInput(options.ttl)
-    if (Option.isNone(ttl) || !Duration.isFinite(ttl.value) || Duration.toMillis(ttl.value) <= 0) {
-      return Effect.fail(invalid("dedupe: ttl must be a positive finite duration"))
+    const ttl = Millis.decode(options.ttl, { min: 1 })
+    if (Result.isFailure(ttl)) {
+      return Effect.fail(invalid(`dedupe: ttl must be a positive finite duration: ${ttl.failure.message}`))
     }
-    const ttlMillis = Duration.toMillis(ttl.value)
+    const ttlMillis = ttl.success
     return Effect.sync((): Dedupe => {
       // Message id -> when it was handled. A Map iterates in insertion order,
       // and an id is re-inserted when handled again, so the first entries are

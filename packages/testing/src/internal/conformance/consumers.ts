@@ -246,6 +246,21 @@ export const register = ({ test }: SuiteContext): void => {
       assert.deepStrictEqual(yield* kit.fetch(s, c), [])
     }))
 
+  test("nak with a delay that is infinite, negative or not a duration: redelivered at once", (kit) =>
+    Effect.gen(function*() {
+      const s = yield* ordersWith(kit, 1)
+      const c = yield* consumer(kit, s, { ackWait: "30 seconds" })
+      let [delivery] = yield* kit.fetch(s, c)
+      for (const delay of ["Infinity", -1_000, "soon"] as const) {
+        yield* delivery!.nak(delay as never)
+        const [again] = yield* kit.fetch(s, c)
+        assert.isDefined(again, `not redelivered at once after nak(${String(delay)})`)
+        delivery = again
+      }
+      assert.deepStrictEqual([delivery!.streamSequence, delivery!.deliveryCount], [1, 4])
+      yield* delivery!.ack
+    }))
+
   test("nak with a delay: redelivered after the delay, not before", (kit) =>
     Effect.gen(function*() {
       const s = yield* ordersWith(kit, 1)

@@ -89,6 +89,20 @@ export const register = ({ test }: SuiteContext): void => {
       )
     }))
 
+  test("durations with a fraction of a millisecond are rounded up, and ensuring them again changes nothing", (kit) =>
+    Effect.gen(function*() {
+      const s = kit.name("orders")
+      const declared: Topology.Declaration = {
+        streams: [{ name: s, subjects: [kit.subject("orders", ">")], maxAge: "90000500 micros", duplicateWindow: "100500 micros" }],
+        consumers: [{ stream: s, name: kit.name("c"), ackWait: "2500500 micros" }]
+      }
+      yield* Topology.ensure(declared)
+      assert.deepStrictEqual(changes(yield* Topology.ensure(declared)), [
+        { kind: "stream", name: s, action: "unchanged" },
+        { kind: "consumer", name: kit.name("c"), action: "unchanged" }
+      ])
+    }))
+
   test("ensure of a changed limit reports updated and applies it", (kit) =>
     Effect.gen(function*() {
       yield* Topology.ensure(declaration(kit))

@@ -8,7 +8,7 @@
 import type { Ids } from "@herald/identity"
 import type { SubjectPattern } from "@herald/subject"
 import type { Bus, Envelope } from "@herald/transport"
-import { Foreign, TransportError, Wire } from "@herald/transport"
+import { Foreign, Millis, TransportError, Wire } from "@herald/transport"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -19,7 +19,7 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Inbound, Server, Subscription } from "./server.ts"
-import { error, millis, validatePattern, validateSubject } from "./util.ts"
+import { error, validatePattern, validateSubject } from "./util.ts"
 
 const defaultBufferSize = 65_536
 const defaultRequestTimeoutMs = 5_000
@@ -137,7 +137,7 @@ export const make = (server: Server): Bus.Bus["Service"] => {
       if (Result.isFailure(valid)) return Effect.fail(valid.failure)
       const raw = Wire.encode(envelope)
       if (Result.isFailure(raw)) return Effect.fail(raw.failure)
-      const timeoutMs = millis(options?.timeout, defaultRequestTimeoutMs)
+      const timeoutMs = Millis.orElse(options?.timeout, defaultRequestTimeoutMs, { min: 1 })
       if (!server.hasSubscribers(subject)) {
         return Effect.fail(error(new TransportError.NoResponders({ subject })))
       }

@@ -10,6 +10,7 @@ import {
   ConsumerPolicy,
   type Envelope,
   type EventLog,
+  Millis,
   Settlement as Settle,
   Topology,
   TransportError,
@@ -26,7 +27,7 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConsumerState, Server, Settlement, StoredEntry, StreamState, Taken } from "./server.ts"
-import { error, millis, validatePattern, validateSubject } from "./util.ts"
+import { error, validatePattern, validateSubject } from "./util.ts"
 
 const defaultExpiresMs = 1_000
 const defaultShutdownMs = 10_000
@@ -129,7 +130,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
         nakDelay: nakDelay ?? ((n) => ConsumerPolicy.defaultNakDelay(taken.consumer.config, n)),
         deadLetterSubject,
         term: () => settleOf(taken, { _tag: "Term" }),
-        nak: (delay) => settleOf(taken, { _tag: "Nak", delayMs: millis(delay, 0) })
+        nak: (delay) => settleOf(taken, { _tag: "Nak", delayMs: Millis.orElse(delay, 0) })
       }),
       (outcome) => outcome._tag === "DeadLettered"
     )
@@ -159,7 +160,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       raw: taken.entry.raw,
       deadLetterSubject,
       ack: settle({ _tag: "Ack" }, "acked"),
-      nak: (delay?: Duration.Input) => settle({ _tag: "Nak", delayMs: millis(delay, 0) }, "naked"),
+      nak: (delay?: Duration.Input) => settle({ _tag: "Nak", delayMs: Millis.orElse(delay, 0) }, "naked"),
       term: (_reason?: string) => settle({ _tag: "Term" }, "termed"),
       inProgress: Effect.sync(() => server.progress(consumer, taken.token))
     }
@@ -171,7 +172,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       if (Result.isFailure(found)) return Effect.fail(found.failure)
       const consumer = found.success
       const batch = Math.max(1, Math.floor(options?.batch ?? 1))
-      const deadline = server.now() + millis(options?.expires, defaultExpiresMs)
+      const deadline = server.now() + Millis.orElse(options?.expires, defaultExpiresMs)
       const loop: Effect.Effect<ReadonlyArray<EventLog.Delivery>, TransportError.TransportError> = Effect.suspend(
         () => {
           const wake = consumer.signal.current()
@@ -220,7 +221,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       const deadlineOption = options?.handlerDeadline
       const deadlineMs = deadlineOption === undefined || deadlineOption === "none"
         ? deadlineOption
-        : millis(deadlineOption, Number.NaN)
+        : Millis.orElse(deadlineOption, Number.NaN)
       if (typeof deadlineMs === "number" && !(Number.isFinite(deadlineMs) && deadlineMs > 0)) {
         return yield* Effect.fail(
           error(
@@ -236,7 +237,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
       const clientMax = Math.max(1, Math.floor(options?.maxAckPending ?? 10 * concurrency))
       const workers = Math.max(1, Math.min(concurrency, clientMax, consumer.norm.maxAckPending))
-      const shutdownMs = millis(options?.shutdownTimeout, defaultShutdownMs)
+      const shutdownMs = Millis.orElse(options?.shutdownTimeout, defaultShutdownMs)
       const nakDelay = options?.nakDelay ??
         ((n: number): Duration.Input => ConsumerPolicy.defaultNakDelay(consumer.config, n))
       const deadLetterSubject = () => override ?? deadLetterSubjectOf(consumer)

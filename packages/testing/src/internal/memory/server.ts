@@ -17,14 +17,14 @@
  * @internal
  */
 import { OverlapGuard, SubjectPattern, SubjectTrie } from "@herald/subject"
-import { ConsumerPolicy, DeadLetter, Envelope, EventLog, Foreign, Topology, TransportError, Wire } from "@herald/transport"
+import { ConsumerPolicy, DeadLetter, Envelope, EventLog, Foreign, Millis, Topology, TransportError, Wire } from "@herald/transport"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { Signal } from "./signal.ts"
-import { error, millis, validateHeaders, validateSubject } from "./util.ts"
+import { error, validateHeaders, validateSubject } from "./util.ts"
 
 // -----------------------------------------------------------------------------
 // options
@@ -273,8 +273,8 @@ const deliverPolicyKey = (policy: Topology.DeliverPolicy | undefined): string =>
  * @internal
  */
 export const normalizeStream = (config: Topology.StreamConfig): NormalizedStream => {
-  const maxAgeMs = millis(config.maxAge, 0)
-  let duplicateWindowMs = millis(config.duplicateWindow, defaultDuplicateWindowMs)
+  const maxAgeMs = Millis.orElse(config.maxAge, 0)
+  let duplicateWindowMs = Millis.orElse(config.duplicateWindow, defaultDuplicateWindowMs)
   // As JetStream: without an explicit window, a shorter max age bounds it.
   if (config.duplicateWindow === undefined && maxAgeMs > 0 && maxAgeMs < duplicateWindowMs) {
     duplicateWindowMs = maxAgeMs
@@ -303,9 +303,9 @@ export const normalizeConsumer = (config: Topology.ConsumerConfig): NormalizedCo
   description: config.description ?? "",
   filterSubject: config.filterSubject ?? "",
   deliverPolicy: deliverPolicyKey(config.deliverPolicy),
-  ackWaitMs: millis(config.ackWait, defaultAckWaitMs),
+  ackWaitMs: Millis.orElse(config.ackWait, defaultAckWaitMs),
   maxDeliver: config.maxDeliver ?? 0,
-  backoffMs: (config.backoff ?? []).map((b) => millis(b, defaultAckWaitMs)),
+  backoffMs: (config.backoff ?? []).map((b) => Millis.orElse(b, defaultAckWaitMs)),
   maxAckPending: config.maxAckPending ?? defaultMaxAckPending,
   deadLetterSubject: config.deadLetterSubject ?? ""
 })

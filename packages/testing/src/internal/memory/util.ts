@@ -7,8 +7,6 @@
  */
 import { Subject, SubjectPattern } from "@herald/subject"
 import { TransportError, Wire } from "@herald/transport"
-import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 
 /**
@@ -39,20 +37,6 @@ export const validatePattern = (
 ): Result.Result<SubjectPattern.SubjectPattern, TransportError.TransportError> =>
   Result.mapError(SubjectPattern.make(pattern), (e) =>
     error(new TransportError.InvalidSubject({ subject: pattern, detail: e.message, cause: e })))
-
-/**
- * A duration input in milliseconds, `fallback` when absent or unreadable.
- *
- * @since 0.1.0
- * @internal
- */
-export const millis = (input: Duration.Input | undefined, fallback: number): number => {
-  if (input === undefined) return fallback
-  const parsed = Duration.fromInput(input)
-  if (Option.isNone(parsed)) return fallback
-  const ms = Duration.toMillis(parsed.value)
-  return Number.isNaN(ms) ? fallback : Math.max(0, ms)
-}
 
 /**
  * Validates every header of a raw message (token names, no CR/LF in values).

@@ -6,16 +6,14 @@
  * @internal
  */
 import { IdGenerator, type Ids } from "@herald/identity"
-import { type Bus, type Envelope, type Foreign, TransportError, Wire } from "@herald/transport"
+import { type Bus, type Envelope, type Foreign, Millis, TransportError, Wire } from "@herald/transport"
 import { errors as natsErrors, type Msg, type Status } from "@nats-io/nats-core"
 import type { QueuedIteratorImpl } from "@nats-io/nats-core/internal"
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import type * as Pull from "effect/Pull"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
@@ -46,16 +44,6 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
   if (Result.isSuccess(failure)) return TransportError.describe(failure.success)
   if (Cause.hasInterruptsOnly(cause)) return "interrupted"
   return TransportError.describe(Cause.squash(cause))
-}
-
-/** One line of free text, fit for a header value. */
-
-const millis = (input: Duration.Input | undefined, fallback: number): number => {
-  if (input === undefined) return fallback
-  const parsed = Duration.fromInput(input)
-  if (Option.isNone(parsed)) return fallback
-  const ms = Duration.toMillis(parsed.value)
-  return Number.isFinite(ms) && ms >= 1 ? Math.ceil(ms) : fallback
 }
 
 /**
@@ -256,7 +244,7 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
       if (Result.isFailure(raw)) return Effect.fail(raw.failure)
       const size = checkSize(raw.success, maxPayload())
       if (Result.isFailure(size)) return Effect.fail(size.failure)
-      const timeout = millis(options?.timeout, defaultRequestTimeoutMillis)
+      const timeout = Millis.orElse(options?.timeout, defaultRequestTimeoutMillis, { min: 1 })
       const headers = toHeaders(raw.success)
       const operation = `request on ${subject}`
       return Effect.flatMap(

@@ -7,7 +7,7 @@
  * @since 0.1.0
  * @internal
  */
-import { type Envelope, type EventLog, TransportError, Wire } from "@herald/transport"
+import { type Envelope, type EventLog, Millis, TransportError, Wire } from "@herald/transport"
 import { JetStreamApiError, jserrors } from "@nats-io/jetstream/internal"
 import { headers as makeHeaders, TimeoutError } from "@nats-io/nats-core"
 import * as Clock from "effect/Clock"
@@ -16,7 +16,6 @@ import * as Result from "effect/Result"
 import type * as NatsConnection from "../../NatsConnection.ts"
 import { mayExceed, toHeaders, validateHeaders, validateSubject } from "../bus/wire.ts"
 import * as Errors from "../errors.ts"
-import { millisOf } from "./util.ts"
 
 const defaultTimeoutMillis = 5_000
 
@@ -162,7 +161,7 @@ export const make = (connection: NatsConnection.NatsConnection["Service"], setti
     options: EventLog.AppendOptions | undefined,
     dedupe: boolean
   ): Effect.Effect<EventLog.AppendResult, TransportError.TransportError> => {
-    const retryMillis = options?.retryFor === undefined ? settings.retryMillis : millisOf(options.retryFor, settings.retryMillis)
+    const retryMillis = options?.retryFor === undefined ? settings.retryMillis : Millis.orElse(options.retryFor, settings.retryMillis)
     if (!dedupe || retryMillis <= 0) return publishOnce(subject, message, options)
     return Effect.flatMap(Clock.currentTimeMillis, (started) => {
       const deadline = started + retryMillis
@@ -193,7 +192,7 @@ export const make = (connection: NatsConnection.NatsConnection["Service"], setti
     }
     const timeoutMillis = options?.timeout === undefined
       ? defaultTimeoutMillis
-      : Math.max(1, millisOf(options.timeout, defaultTimeoutMillis))
+      : Math.max(1, Millis.orElse(options.timeout, defaultTimeoutMillis))
     const expect = options === undefined ? {} : {
       ...(options.expectedLastSequence === undefined ? {} : { lastSequence: options.expectedLastSequence }),
       ...(options.expectedLastSubjectSequence === undefined

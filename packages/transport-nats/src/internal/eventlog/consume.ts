@@ -46,7 +46,7 @@
  * @since 0.1.0
  * @internal
  */
-import { type EventLog, TransportError, Wire } from "@herald/transport"
+import { type EventLog, Millis, TransportError, Wire } from "@herald/transport"
 import { createInbox } from "@nats-io/nats-core"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
@@ -65,7 +65,7 @@ import { statusOf } from "./message.ts"
 import { validateNames } from "./pull.ts"
 import * as Pump from "./pump.ts"
 import { type PumpEvent, Runner } from "./runner.ts"
-import { millisOf, settingsOf } from "./util.ts"
+import { settingsOf } from "./util.ts"
 import * as Workers from "./workers.ts"
 
 const defaultShutdownMillis = 10_000
@@ -79,9 +79,9 @@ const deadlineOf = (
   input: EventLog.ConsumeOptions["handlerDeadline"]
 ): Result.Result<number | "none" | undefined, TransportError.TransportError> => {
   if (input === undefined || input === "none") return Result.succeed(input)
-  const ms = millisOf(input, Number.NaN)
-  return Number.isFinite(ms) && ms > 0
-    ? Result.succeed(ms)
+  const ms = Millis.decode(input, { min: 1 })
+  return Result.isSuccess(ms)
+    ? Result.succeed(ms.success)
     : Result.fail(
       TransportError.make(
         new TransportError.InvalidConfig({
@@ -116,7 +116,7 @@ export const make = (env: Env) =>
     const client = env.connection.client
     const settings = settingsOf(stream, consumer, yield* consumerInfo(env, stream, consumer))
     const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
-    const shutdownMillis = millisOf(options?.shutdownTimeout, defaultShutdownMillis)
+    const shutdownMillis = Millis.orElse(options?.shutdownTimeout, defaultShutdownMillis)
     const prefix = createInbox()
     const runner = new Runner(
       {

@@ -14,7 +14,7 @@
  * @since 0.1.0
  * @internal
  */
-import { ConsumerPolicy, type EventLog, Settlement, Topology, TransportError, type Wire } from "@herald/transport"
+import { ConsumerPolicy, type EventLog, Millis, Settlement, Topology, TransportError, type Wire } from "@herald/transport"
 import type { NatsConnection as Client, Subscription } from "@nats-io/nats-core"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -25,7 +25,7 @@ import * as Errors from "../errors.ts"
 import { type Received, settleRaw } from "./delivery.ts"
 import { consumerInfo, type Env, keyOf, maxPayloadOf } from "./env.ts"
 import { storedOfStoredMsg } from "./message.ts"
-import { type ConsumerSettings, millisOf, settingsOf } from "./util.ts"
+import { type ConsumerSettings, settingsOf } from "./util.ts"
 
 /**
  * The dead-letter subject of a consumer: the one a running consumer
@@ -96,7 +96,7 @@ export const undecodable = (
       maxPayload: maxPayloadOf(env),
       store: storeOf(env),
       term: () => settleRaw(env.settle, received, "term"),
-      nak: (delay) => settleRaw(env.settle, received, "nak", millisOf(delay, 0))
+      nak: (delay) => settleRaw(env.settle, received, "nak", Millis.orElse(delay, 0))
     })
     return outcome._tag === "DeadLettered" ? "deadLettered" as Outcome : "naked" as Outcome
   }).pipe(

@@ -11,7 +11,7 @@
  * @since 0.1.0
  * @internal
  */
-import { type Envelope, type EventLog, Foreign, TransportError, Wire } from "@herald/transport"
+import { type Envelope, type EventLog, Foreign, Millis, TransportError, Wire } from "@herald/transport"
 import type { Msg, NatsConnection as Client } from "@nats-io/nats-core"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,7 +19,6 @@ import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Errors from "../errors.ts"
 import { type AckInfo, parseAckSubject, rawOfStored, type Stored, storedOfMsg } from "./message.ts"
-import { millisOf } from "./util.ts"
 
 const encoder = new TextEncoder()
 
@@ -218,7 +217,7 @@ export const make = (
     raw: received.raw,
     deadLetterSubject,
     ack: settle("acked", "+ACK", "ack"),
-    nak: (delay?: Duration.Input) => settle("naked", nakPayload(millisOf(delay, 0)), "nak"),
+    nak: (delay?: Duration.Input) => settle("naked", nakPayload(Millis.orElse(delay, 0)), "nak"),
     term: (reason?: string) =>
       settle(
         "termed",

@@ -19,7 +19,7 @@
  * @since 0.1.0
  * @internal
  */
-import { type EventLog, Topology, TransportError } from "@herald/transport"
+import { type EventLog, Millis, Topology, TransportError } from "@herald/transport"
 import type { Msg } from "@nats-io/nats-core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -31,7 +31,7 @@ import * as Delivery from "./delivery.ts"
 import { consumerInfo, type Env } from "./env.ts"
 import * as Inbox from "./inbox.ts"
 import { StatusCodes, statusOf } from "./message.ts"
-import { millisOf, settingsOf } from "./util.ts"
+import { settingsOf } from "./util.ts"
 
 const defaultExpiresMillis = 1_000
 /** How long past its `expires` a request may stay unanswered before the consumer is looked up. */
@@ -147,7 +147,7 @@ export const make = (env: Env) =>
   Effect.scoped(Effect.gen(function*() {
     yield* validateNames(stream, consumer)
     const batch = Math.max(1, Math.floor(options?.batch ?? 1))
-    const expires = millisOf(options?.expires, defaultExpiresMillis)
+    const expires = Millis.orElse(options?.expires, defaultExpiresMillis)
     yield* env.watchAdvisories(stream, consumer)
     // (Looked up first: a delivery says where its dead letter goes.)
     const settings = settingsOf(stream, consumer, yield* consumerInfo(env, stream, consumer))

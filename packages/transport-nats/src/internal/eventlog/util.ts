@@ -1,5 +1,5 @@
 /**
- * Small helpers of the NATS `EventLog`: durations, a consumer's settings as
+ * Small helpers of the NATS `EventLog`: nanoseconds, a consumer's settings as
  * the runner needs them.
  *
  * @since 0.1.0
@@ -8,21 +8,7 @@
 import { Topology } from "@herald/transport"
 import type { ConsumerInfo } from "@nats-io/jetstream"
 import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
 import { decodeDescription } from "../topology/config.ts"
-
-/**
- * A duration in milliseconds, `fallback` when absent or not a duration.
- *
- * @internal
- */
-export const millisOf = (input: Duration.Input | undefined, fallback: number): number => {
-  if (input === undefined) return fallback
-  const parsed = Duration.fromInput(input)
-  if (Option.isNone(parsed)) return fallback
-  const ms = Duration.toMillis(parsed.value)
-  return Number.isFinite(ms) && ms >= 0 ? ms : fallback
-}
 
 /**
  * Milliseconds as JetStream nanoseconds.

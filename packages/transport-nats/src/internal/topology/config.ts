@@ -6,14 +6,13 @@
  * @internal
  */
 import { SubjectPattern } from "@herald/subject"
-import { Topology, TransportError } from "@herald/transport"
+import { Millis, Topology, TransportError } from "@herald/transport"
 import type {
   ConsumerConfig as NatsConsumerConfig,
   DeliverPolicy as NatsDeliverPolicy,
   StreamConfig as NatsStreamConfig
 } from "@nats-io/jetstream"
 import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 
 /** JetStream's default duplicate window: 2 minutes. */
@@ -24,12 +23,6 @@ export const defaultAckWaitMillis = 30_000
 export const defaultMaxAckPending = 1_000
 
 const nanosPerMilli = 1_000_000
-
-const toMillis = (input: Duration.Input | undefined): number | undefined => {
-  if (input === undefined) return undefined
-  const parsed = Duration.fromInput(input)
-  return Option.isNone(parsed) ? undefined : Duration.toMillis(parsed.value)
-}
 
 /** Milliseconds as JetStream nanoseconds (whole numbers). */
 export const nanos = (ms: number): number => Math.round(ms * nanosPerMilli)
@@ -77,10 +70,11 @@ export interface NormalStream {
  * @internal
  */
 export const normalizeDeclared = (config: Topology.StreamConfig): NormalStream => {
-  const maxAgeMillis = toMillis(config.maxAge) ?? 0
-  const declaredWindow = toMillis(config.duplicateWindow)
-  const duplicateWindowMillis = declaredWindow ??
-    (maxAgeMillis > 0 && maxAgeMillis < defaultDuplicateWindowMillis ? maxAgeMillis : defaultDuplicateWindowMillis)
+  const maxAgeMillis = Millis.orElse(config.maxAge, 0)
+  const duplicateWindowMillis = Millis.orElse(
+    config.duplicateWindow,
+    maxAgeMillis > 0 && maxAgeMillis < defaultDuplicateWindowMillis ? maxAgeMillis : defaultDuplicateWindowMillis
+  )
   return {
     subjects: [...config.subjects].sort(),
     description: config.description ?? "",
@@ -331,7 +325,7 @@ const natsDeliver = (policy: Topology.DeliverPolicy | undefined): Pick<
  * @internal
  */
 export const toNatsConsumer = (config: Topology.ConsumerConfig): Partial<NatsConsumerConfig> => {
-  const backoff = (config.backoff ?? []).map((b) => toMillis(b) ?? 0)
+  const backoff = (config.backoff ?? []).map((b) => Millis.orElse(b, 0))
   return {
     durable_name: config.name,
     description: encodeDescription(config.description, config.deadLetterSubject),
@@ -339,7 +333,7 @@ export const toNatsConsumer = (config: Topology.ConsumerConfig): Partial<NatsCon
     replay_policy: "instant",
     ...natsDeliver(config.deliverPolicy),
     ...(config.filterSubject === undefined ? {} : { filter_subject: config.filterSubject }),
-    ack_wait: nanos(toMillis(config.ackWait) ?? defaultAckWaitMillis),
+    ack_wait: nanos(Millis.orElse(config.ackWait, defaultAckWaitMillis)),
     max_deliver: config.maxDeliver ?? -1,
     ...(backoff.length === 0 ? {} : { backoff: backoff.map(nanos) }),
     max_ack_pending: config.maxAckPending ?? defaultMaxAckPending
