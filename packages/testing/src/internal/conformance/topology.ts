@@ -101,6 +101,74 @@ export const register = ({ test }: SuiteContext): void => {
         { kind: "stream", name: s, action: "unchanged" },
         { kind: "consumer", name: kit.name("c"), action: "unchanged" }
       ])
+      const topology = yield* Topology.Topology
+      const listed = (yield* topology.listStreams).find((x) => x.name === s)
+      assert.deepStrictEqual([millis(listed?.maxAge), millis(listed?.duplicateWindow)], [90_001, 101])
+      assert.strictEqual(millis((yield* topology.consumerConfig(s, kit.name("c"))).ackWait), 2_501)
+    }))
+
+  test("listStreams and consumerConfig answer the same normal form on every transport", (kit) =>
+    Effect.gen(function*() {
+      const s = kit.name("orders")
+      yield* Topology.ensure({
+        streams: [{ name: s, subjects: [kit.subject("orders", "b"), kit.subject("orders", "a")], maxAge: "1 minute", maxMessages: 10 }],
+        consumers: [
+          { stream: s, name: kit.name("plain") },
+          {
+            stream: s,
+            name: kit.name("backoff"),
+            description: "with backoff",
+            ackWait: "10 seconds",
+            maxDeliver: 4,
+            backoff: ["2 seconds", "5 seconds"],
+            deliverPolicy: Topology.DeliverPolicy.byStartSequence(3),
+            deadLetterSubject: kit.subject("dead")
+          }
+        ]
+      })
+      const topology = yield* Topology.Topology
+      const listed = (yield* topology.listStreams).find((x) => x.name === s)!
+      assert.deepStrictEqual(
+        {
+          ...listed,
+          maxAge: millis(listed.maxAge),
+          duplicateWindow: millis(listed.duplicateWindow)
+        },
+        {
+          name: s,
+          subjects: [kit.subject("orders", "b"), kit.subject("orders", "a")],
+          retention: "limits",
+          storage: "file",
+          discard: "old",
+          duplicateWindow: 60_000,
+          replicas: 1,
+          maxMessages: 10,
+          maxAge: 60_000
+        }
+      )
+      const plain = yield* topology.consumerConfig(s, kit.name("plain"))
+      assert.deepStrictEqual({ ...plain, ackWait: millis(plain.ackWait) }, {
+        stream: s,
+        name: kit.name("plain"),
+        deliverPolicy: Topology.DeliverPolicy.all,
+        ackWait: 30_000,
+        maxAckPending: 1_000
+      })
+      const backoff = yield* topology.consumerConfig(s, kit.name("backoff"))
+      assert.deepStrictEqual(
+        { ...backoff, ackWait: millis(backoff.ackWait), backoff: backoff.backoff?.map((b) => millis(b)) },
+        {
+          stream: s,
+          name: kit.name("backoff"),
+          description: "with backoff",
+          deliverPolicy: Topology.DeliverPolicy.byStartSequence(3),
+          ackWait: 2_000,
+          maxDeliver: 4,
+          backoff: [2_000, 5_000],
+          maxAckPending: 1_000,
+          deadLetterSubject: kit.subject("dead")
+        }
+      )
     }))
 
   test("ensure of a changed limit reports updated and applies it", (kit) =>

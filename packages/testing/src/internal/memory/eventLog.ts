@@ -233,7 +233,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       }
       /** The handler deadline: the option, else the consumer's ack wait; `undefined` for none. */
       const handlerDeadline = (): number | undefined =>
-        deadlineMs === "none" ? undefined : deadlineMs ?? consumer.norm.ackWaitMs
+        deadlineMs === "none" ? undefined : deadlineMs ?? consumer.norm.ackWaitMillis
       const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
       const clientMax = Math.max(1, Math.floor(options?.maxAckPending ?? 10 * concurrency))
       const workers = Math.max(1, Math.min(concurrency, clientMax, consumer.norm.maxAckPending))

@@ -17,7 +17,7 @@
  * @internal
  */
 import { OverlapGuard, SubjectPattern, SubjectTrie } from "@herald/subject"
-import { ConsumerPolicy, DeadLetter, Envelope, EventLog, Foreign, Millis, Topology, TransportError, Wire } from "@herald/transport"
+import { ConsumerPolicy, DeadLetter, Envelope, EventLog, Foreign, Topology, TopologyConfig, TransportError, Wire } from "@herald/transport"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -98,35 +98,13 @@ export interface StoredEntry {
 }
 
 /**
- * A stream configuration with its defaults applied, for comparison and use.
- *
- * @since 0.1.0
- * @internal
- */
-export interface NormalizedStream {
-  readonly subjects: ReadonlyArray<string>
-  readonly description: string
-  readonly retention: "limits" | "interest" | "workqueue"
-  readonly storage: "file" | "memory"
-  /** 0: unlimited, as for the other limits. */
-  readonly maxMessages: number
-  readonly maxBytes: number
-  readonly maxAgeMs: number
-  readonly maxMessageSize: number
-  readonly maxMessagesPerSubject: number
-  readonly discard: "old" | "new"
-  readonly duplicateWindowMs: number
-  readonly replicas: number
-}
-
-/**
  * @since 0.1.0
  * @internal
  */
 export interface StreamState {
   readonly name: string
   config: Topology.StreamConfig
-  norm: NormalizedStream
+  norm: TopologyConfig.NormalStream
   patterns: ReadonlyArray<SubjectPattern.SubjectPattern>
   /** In sequence order (insertion order of the map). */
   readonly messages: Map<number, StoredEntry>
@@ -138,24 +116,6 @@ export interface StreamState {
   readonly dedupe: Map<string, { readonly seq: number; readonly at: number }>
   readonly consumers: Map<string, ConsumerState>
   deleted: boolean
-}
-
-/**
- * A consumer configuration with its defaults applied.
- *
- * @since 0.1.0
- * @internal
- */
-export interface NormalizedConsumer {
-  readonly description: string
-  readonly filterSubject: string
-  readonly deliverPolicy: string
-  readonly ackWaitMs: number
-  /** 0: unlimited. */
-  readonly maxDeliver: number
-  readonly backoffMs: ReadonlyArray<number>
-  readonly maxAckPending: number
-  readonly deadLetterSubject: string
 }
 
 /**
@@ -182,7 +142,7 @@ export interface ConsumerState {
   readonly name: string
   readonly stream: StreamState
   config: Topology.ConsumerConfig
-  norm: NormalizedConsumer
+  norm: TopologyConfig.NormalConsumer
   filter: SubjectPattern.SubjectPattern | undefined
   /** The next stream sequence to consider for a first delivery. */
   cursor: number
@@ -251,77 +211,6 @@ export type Settlement =
   | { readonly _tag: "Ack" }
   | { readonly _tag: "Nak"; readonly delayMs: number }
   | { readonly _tag: "Term" }
-
-const defaultDuplicateWindowMs = 120_000
-const defaultAckWaitMs = 30_000
-const defaultMaxAckPending = 1000
-
-const deliverPolicyKey = (policy: Topology.DeliverPolicy | undefined): string => {
-  if (policy === undefined) return "All"
-  switch (policy._tag) {
-    case "ByStartSequence":
-      return `ByStartSequence(${policy.sequence})`
-    case "ByStartTime":
-      return `ByStartTime(${new Date(policy.time).toISOString()})`
-    default:
-      return policy._tag
-  }
-}
-
-/**
- * @since 0.1.0
- * @internal
- */
-export const normalizeStream = (config: Topology.StreamConfig): NormalizedStream => {
-  const maxAgeMs = Millis.orElse(config.maxAge, 0)
-  let duplicateWindowMs = Millis.orElse(config.duplicateWindow, defaultDuplicateWindowMs)
-  // As JetStream: without an explicit window, a shorter max age bounds it.
-  if (config.duplicateWindow === undefined && maxAgeMs > 0 && maxAgeMs < duplicateWindowMs) {
-    duplicateWindowMs = maxAgeMs
-  }
-  return {
-    subjects: [...config.subjects].sort(),
-    description: config.description ?? "",
-    retention: config.retention ?? "limits",
-    storage: config.storage ?? "file",
-    maxMessages: config.maxMessages ?? 0,
-    maxBytes: config.maxBytes ?? 0,
-    maxAgeMs,
-    maxMessageSize: config.maxMessageSize ?? 0,
-    maxMessagesPerSubject: config.maxMessagesPerSubject ?? 0,
-    discard: config.discard ?? "old",
-    duplicateWindowMs,
-    replicas: config.replicas ?? 1
-  }
-}
-
-/**
- * @since 0.1.0
- * @internal
- */
-export const normalizeConsumer = (config: Topology.ConsumerConfig): NormalizedConsumer => ({
-  description: config.description ?? "",
-  filterSubject: config.filterSubject ?? "",
-  deliverPolicy: deliverPolicyKey(config.deliverPolicy),
-  ackWaitMs: Millis.orElse(config.ackWait, defaultAckWaitMs),
-  maxDeliver: config.maxDeliver ?? 0,
-  backoffMs: (config.backoff ?? []).map((b) => Millis.orElse(b, defaultAckWaitMs)),
-  maxAckPending: config.maxAckPending ?? defaultMaxAckPending,
-  deadLetterSubject: config.deadLetterSubject ?? ""
-})
-
-const sameValue = (a: unknown, b: unknown): boolean =>
-  Array.isArray(a) && Array.isArray(b)
-    ? a.length === b.length && a.every((x, i) => x === b[i])
-    : a === b
-
-const changedFields = <A extends object>(a: A, b: A): Array<keyof A & string> => {
-  const out: Array<keyof A & string> = []
-  for (const key of Object.keys(a) as Array<keyof A & string>) {
-    if (!sameValue(a[key], b[key])) out.push(key)
-  }
-  return out
-}
 
 const conflict = (detail: string) => error(new TransportError.TopologyConflict({ detail }))
 const invalidConfig = (detail: string) => error(new TransportError.InvalidConfig({ detail }))
@@ -568,7 +457,7 @@ export class Server {
 
   /** Removes the messages older than the stream's max age. */
   expire(stream: StreamState, now: number): void {
-    const maxAge = stream.norm.maxAgeMs
+    const maxAge = stream.norm.maxAgeMillis
     if (maxAge <= 0) return
     for (const entry of stream.messages.values()) {
       if (entry.timestamp + maxAge > now) break
@@ -577,7 +466,7 @@ export class Server {
   }
 
   private pruneDedupe(stream: StreamState, now: number): void {
-    const window = stream.norm.duplicateWindowMs
+    const window = stream.norm.duplicateWindowMillis
     for (const [id, seen] of stream.dedupe) {
       if (seen.at + window > now) break
       stream.dedupe.delete(id)
@@ -795,12 +684,9 @@ export class Server {
     if (this.closed) return Result.fail(error(new TransportError.Closed({ detail: "memory transport is closed" })))
     const valid = Topology.validateStream(config)
     if (Result.isFailure(valid)) return Result.fail(valid.failure)
-    const norm = normalizeStream(config)
-    if (config.duplicateWindow !== undefined && norm.maxAgeMs > 0 && norm.duplicateWindowMs > norm.maxAgeMs) {
-      return Result.fail(
-        invalidConfig(`stream ${config.name}: duplicateWindow (${norm.duplicateWindowMs} ms) exceeds maxAge (${norm.maxAgeMs} ms)`)
-      )
-    }
+    const norm = TopologyConfig.normalizeStream(config)
+    const checked = TopologyConfig.checkStream(config.name, norm)
+    if (Result.isFailure(checked)) return Result.fail(checked.failure)
     const others = Array.from(this.streams.values()).filter((s) => s.name !== config.name)
     const overlaps = OverlapGuard.find([
       { name: config.name, subjects: config.subjects },
@@ -831,18 +717,12 @@ export class Server {
       })
       return Result.succeed({ kind: "stream", name: config.name, action: "created" })
     }
-    const changed = changedFields(existing.norm, norm)
-    if (changed.length === 0) {
+    if (TopologyConfig.diff(existing.norm, norm).length === 0) {
       existing.config = config
       return Result.succeed({ kind: "stream", name: config.name, action: "unchanged" })
     }
-    for (const field of ["storage", "retention"] as const) {
-      if (changed.includes(field)) {
-        return Result.fail(conflict(
-          `stream ${config.name}: ${field} cannot be changed from ${existing.norm[field]} to ${norm[field]}`
-        ))
-      }
-    }
+    const change = TopologyConfig.checkStreamChange(config.name, existing.norm, norm)
+    if (Result.isFailure(change)) return Result.fail(change.failure)
     existing.config = config
     existing.norm = norm
     existing.patterns = patterns
@@ -857,7 +737,7 @@ export class Server {
     const found = this.getStream(config.stream)
     if (Result.isFailure(found)) return Result.fail(found.failure)
     const stream = found.success
-    const norm = normalizeConsumer(config)
+    const norm = TopologyConfig.normalizeConsumer(config)
     const name = `consumer ${config.stream}/${config.name}`
     const filter = config.filterSubject === undefined ? undefined : SubjectPattern.makeUnsafe(config.filterSubject)
     if (filter !== undefined && !stream.patterns.some((p) => SubjectPattern.overlaps(p, filter))) {
@@ -867,18 +747,12 @@ export class Server {
     }
     const existing = stream.consumers.get(config.name)
     if (existing !== undefined) {
-      const changed = changedFields(existing.norm, norm)
-      if (changed.length === 0) {
+      if (TopologyConfig.diff(existing.norm, norm).length === 0) {
         existing.config = config
         return Result.succeed({ kind: "consumer", name: config.name, action: "unchanged" })
       }
-      for (const field of ["deliverPolicy", "filterSubject"] as const) {
-        if (changed.includes(field)) {
-          return Result.fail(conflict(
-            `${name}: ${field} cannot be changed from ${existing.norm[field] || "(none)"} to ${norm[field] || "(none)"}`
-          ))
-        }
-      }
+      const change = TopologyConfig.checkConsumerChange(config.stream, config.name, existing.norm, norm)
+      if (Result.isFailure(change)) return Result.fail(change.failure)
       existing.config = config
       existing.norm = norm
       existing.signal.notify()
@@ -1005,8 +879,8 @@ export class Server {
   // ---------------------------------------------------------------------------
 
   private waitMs(consumer: ConsumerState, deliveries: number): number {
-    const backoff = consumer.norm.backoffMs
-    return backoff.length > 0 ? backoff[Math.min(deliveries, backoff.length) - 1]! : consumer.norm.ackWaitMs
+    const backoff = consumer.norm.backoffMillis
+    return backoff.length > 0 ? backoff[Math.min(deliveries, backoff.length) - 1]! : consumer.norm.ackWaitMillis
   }
 
   private setDeadline(consumer: ConsumerState, entry: PendingEntry, deadline: number): void {

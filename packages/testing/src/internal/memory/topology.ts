@@ -5,7 +5,7 @@
  * @since 0.1.0
  * @internal
  */
-import type { Topology } from "@herald/transport"
+import { type Topology, TopologyConfig } from "@herald/transport"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type { Server } from "./server.ts"
@@ -21,10 +21,14 @@ export const make = (server: Server): Topology.Topology["Service"] => ({
   ensureConsumer: (config) => Effect.suspend(() => Effect.fromResult(server.ensureConsumer(config))),
   deleteStream: (name) => Effect.suspend(() => Effect.fromResult(server.deleteStream(name))),
   deleteConsumer: (stream, name) => Effect.suspend(() => Effect.fromResult(server.deleteConsumer(stream, name))),
-  listStreams: Effect.sync(() => Array.from(server.streams.values(), (s) => s.config)),
+  listStreams: Effect.sync(() =>
+    Array.from(server.streams.values(), (s) => TopologyConfig.toStreamConfig(s.name, s.norm, s.config.subjects))
+  ),
   consumerConfig: (stream, name) =>
     Effect.suspend(() => {
       const found = server.getConsumer(stream, name)
-      return Result.isFailure(found) ? Effect.fail(found.failure) : Effect.succeed(found.success.config)
+      return Result.isFailure(found)
+        ? Effect.fail(found.failure)
+        : Effect.succeed(TopologyConfig.toConsumerConfig(stream, name, found.success.norm))
     })
 })

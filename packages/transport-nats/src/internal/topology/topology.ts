@@ -6,7 +6,7 @@
  * @internal
  */
 import { OverlapGuard } from "@herald/subject"
-import { Topology, TransportError } from "@herald/transport"
+import { Topology, TopologyConfig, TransportError } from "@herald/transport"
 import type { ConsumerInfo, Lister, StreamInfo } from "@nats-io/jetstream"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -56,8 +56,8 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]): Topo
   const ensureStream = Effect.fn("NatsTopology.ensureStream")(function*(config: Topology.StreamConfig) {
     const valid = Topology.validateStream(config)
     if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
-    const declared = Config.normalizeDeclared(config)
-    const checked = Config.checkStream(config, declared)
+    const declared = TopologyConfig.normalizeStream(config)
+    const checked = TopologyConfig.checkStream(config.name, declared)
     if (Result.isFailure(checked)) return yield* Effect.fail(checked.failure)
     const infos = yield* streamInfos
     const existing = infos.find((s) => s.config.name === config.name)
@@ -79,10 +79,10 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]): Topo
       return { kind: "stream", name: config.name, action: "created" } satisfies Topology.Change
     }
     const current = Config.normalizeServer(existing.config)
-    if (Config.changedFields(current, declared).length === 0) {
+    if (TopologyConfig.diff(current, declared).length === 0) {
       return { kind: "stream", name: config.name, action: "unchanged" } satisfies Topology.Change
     }
-    const allowed = Config.checkStreamChange(config.name, current, declared)
+    const allowed = TopologyConfig.checkStreamChange(config.name, current, declared)
     if (Result.isFailure(allowed)) return yield* Effect.fail(allowed.failure)
     const { name: _, ...update } = natsConfig
     yield* call(() => manager.streams.update(config.name, update), {
@@ -108,8 +108,8 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]): Topo
     })
     const checked = Config.checkConsumer(config, stream.config)
     if (Result.isFailure(checked)) return yield* Effect.fail(checked.failure)
-    const natsConfig = Config.toNatsConsumer(config)
-    const declared = Config.normalizeConsumer(natsConfig)
+    const declared = TopologyConfig.normalizeConsumer(config)
+    const natsConfig = Config.toNatsConsumer(config, declared)
     const existing: ConsumerInfo | undefined = yield* consumerInfo(config.stream, config.name).pipe(
       Effect.catchReason("TransportError", "ConsumerNotFound", () => Effect.succeed(undefined))
     )
@@ -121,10 +121,10 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]): Topo
       })
       return { kind: "consumer", name: config.name, action: "created" } satisfies Topology.Change
     }
-    const current = Config.normalizeConsumer(existing.config)
+    const current = Config.normalizeServerConsumer(existing.config)
     const allowed = Config.checkConsumerChange(config, existing.config, current, declared)
     if (Result.isFailure(allowed)) return yield* Effect.fail(allowed.failure)
-    if (Config.changedFields(current, declared).length === 0) {
+    if (TopologyConfig.diff(current, declared).length === 0) {
       return { kind: "consumer", name: config.name, action: "unchanged" } satisfies Topology.Change
     }
     // `update` merges into the server's configuration: clear a backoff the declaration dropped.
