@@ -78,17 +78,6 @@ export const streamMessages = (stream: string) =>
 export const bodies = (messages: ReadonlyArray<{ readonly raw: Wire.RawMessage }>) =>
   messages.map((m) => payloadOf(m.raw.body))
 
-/** Polls `probe` until `done`, every 20 ms, for at most `attempts` tries. */
-export const eventually = <A, E, R>(probe: Effect.Effect<A, E, R>, done: (a: A) => boolean, what: string, attempts = 500) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < attempts; i++) {
-      const value = yield* probe
-      if (done(value)) return value
-      yield* Effect.sleep("20 millis")
-    }
-    return yield* Effect.die(new Error(`${what}: not reached`))
-  })
-
 /** Asserts that for every key, the payload numbers appear in increasing order. */
 export const inOrderPerKey = (payloads: ReadonlyArray<{ readonly n: number; readonly key?: string | undefined }>) => {
   const last = new Map<string, number>()

@@ -5,7 +5,7 @@
  * killed between append and mark-sent, and the limit of the duplicate window.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { NatsServer } from "@herald/testing"
+import { NatsServer, Wait } from "@herald/testing"
 import { TestDatabase } from "@herald/testing/pg"
 import { EventLog } from "@herald/transport"
 import { NatsTransport } from "@herald/transport-nats"
@@ -15,7 +15,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import { Outbox, OutboxMigrations, OutboxRelay, OutboxSql } from "../src/index.ts"
-import { AppendLog, bodies, counting, ensureStream, envelope, eventually, inOrderPerKey, streamMessages } from "./helpers.ts"
+import { AppendLog, bodies, counting, ensureStream, envelope, inOrderPerKey, streamMessages } from "./helpers.ts"
 
 const Nats = Layer.unwrap(
   Effect.map(Effect.service(NatsServer.NatsServer), (server) =>
@@ -64,7 +64,7 @@ describe("Outbox over nats-server and PostgreSQL", () => {
           if (Exit.isSuccess(exit)) committed += 10
         }
         assert.strictEqual(committed, 400)
-        yield* eventually(Outbox.status, (s) => s.pending === 0 && s.sent === 400, "all sent")
+        yield* Wait.until(Outbox.status, (s) => s.pending === 0 && s.sent === 400, "all sent")
         const info = yield* EventLog.EventLog.use((log) => log.info(stream))
         assert.strictEqual(info.messages, 400)
         const messages = yield* streamMessages(stream)
@@ -92,7 +92,7 @@ describe("Outbox over nats-server and PostgreSQL", () => {
             return { subject: `${prefix}.${key}`, envelope: envelope(n, key), partitionKey: key }
           })))
         }
-        yield* eventually(Outbox.status, (s) => s.pending === 0, "all sent")
+        yield* Wait.until(Outbox.status, (s) => s.pending === 0, "all sent")
         const payloads = bodies(yield* streamMessages(stream))
         assert.strictEqual(payloads.length, 600)
         assert.isTrue(inOrderPerKey(payloads), "per-key order in the stream")
@@ -118,7 +118,7 @@ describe("Outbox over nats-server and PostgreSQL", () => {
               })
           }))
           yield* transaction(Outbox.publish(`${prefix}.placed`, envelope(1)))
-          yield* eventually(Effect.sync(() => crashes), (n) => n === 1, "crash")
+          yield* Wait.until(Effect.sync(() => crashes), (n) => n === 1, "crash")
         }))
         assert.strictEqual((yield* EventLog.EventLog.use((log) => log.info(stream))).messages, 1)
         assert.strictEqual((yield* Outbox.status).pending, 1)
@@ -126,7 +126,7 @@ describe("Outbox over nats-server and PostgreSQL", () => {
           yield* Layer.build(OutboxRelay.layer({ pollInterval: "20 millis" })),
           OutboxRelay.OutboxRelay
         )
-        const stats = yield* eventually(restarted.stats, (s) => s.published === 1, "republished")
+        const stats = yield* Wait.until(restarted.stats, (s) => s.published === 1, "republished")
         assert.strictEqual(stats.duplicates, 1)
         assert.strictEqual((yield* EventLog.EventLog.use((log) => log.info(stream))).messages, 1)
         const log = yield* AppendLog

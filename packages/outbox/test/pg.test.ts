@@ -7,7 +7,7 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
-import { MemoryTransport } from "@herald/testing"
+import { MemoryTransport, Wait } from "@herald/testing"
 import { TestDatabase } from "@herald/testing/pg"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -24,7 +24,6 @@ import {
   counting,
   ensureStream,
   envelope,
-  eventually,
   inOrderPerKey,
   streamMessages
 } from "./helpers.ts"
@@ -46,6 +45,14 @@ const transaction = <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) => sql.withTransaction(self))
 
 /** A second client on the suite's database: another process, as far as LISTEN/NOTIFY can tell. */
+/** How many backends LISTEN on `channel`: a relay has registered its wake-up. */
+const listenersOn = (channel: string) =>
+  Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) =>
+    Effect.map(
+      sql<{ readonly query: string }>`SELECT query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      (rows) => rows.filter((r) => new RegExp(`^\\s*LISTEN\\s+"?${channel}"?\\s*;?\\s*$`, "i").test(r.query)).length
+    ))
+
 const otherClient = Layer.unwrap(Effect.map(Effect.service(PgClient.PgClient), (pg) => PgClient.layer(pg.config)))
 
 describe("Outbox on PostgreSQL", () => {
@@ -270,7 +277,7 @@ describe("Outbox on PostgreSQL", () => {
               const key = `k${(writer * 3 + j) % keys}`
               return { subject: `orders.${key}`, envelope: envelope(n, key), partitionKey: key }
             }))), { discard: true }), { concurrency: "unbounded", discard: true })
-        yield* eventually(Outbox.status, (s) => s.pending === 0, "all sent", 1_000)
+        yield* Wait.until(Outbox.status, (s) => s.pending === 0, "all sent")
         const messages = yield* streamMessages("ORDERS")
         assert.strictEqual(messages.length, 1_000)
         // Within a key, messages go out in id order. Writers commit concurrently, so ids of one key
@@ -291,7 +298,7 @@ describe("Outbox on PostgreSQL", () => {
         yield* Effect.gen(function*() {
           yield* ensureStream("ORDERS", ["orders.>"])
           yield* Layer.build(OutboxRelay.layer({ pollInterval: "1 hour" }))
-          yield* Effect.sleep("200 millis") // the relay claimed nothing and waits; LISTEN is registered
+          yield* Wait.until(listenersOn(table), (n) => n === 1, "the relay LISTENs")
           // Another client and another store: no in-process signal reaches the relay.
           const publisher = Outbox.layer.pipe(
             Layer.provide(OutboxSql.layer({ table })),
@@ -303,7 +310,7 @@ describe("Outbox on PostgreSQL", () => {
             Layer.merge(publisher, otherClient),
             { local: true } // a fresh memo map: nothing shared with the relay's layers
           )
-          yield* eventually(streamMessages("ORDERS"), (m) => m.length === 1, "woken by NOTIFY", 100)
+          yield* Wait.until(streamMessages("ORDERS"), (m) => m.length === 1, "woken by NOTIFY, not by the hourly poll")
         }).pipe(Effect.provide(env({ table })))
       }))
 
@@ -313,7 +320,7 @@ describe("Outbox on PostgreSQL", () => {
         yield* Effect.gen(function*() {
           yield* ensureStream("ORDERS", ["orders.>"])
           yield* Layer.build(OutboxRelay.layer({ pollInterval: "1 hour" }))
-          yield* Effect.sleep("200 millis")
+          yield* Wait.until(listenersOn(table), (n) => n === 1, "the relay LISTENs")
           const publisher = Outbox.layer.pipe(
             Layer.provide(OutboxSql.layer({ table, notify: false })),
             Layer.provide(otherClient)
@@ -343,7 +350,7 @@ describe("Outbox on PostgreSQL", () => {
           OutboxRelay.OutboxRelay
         )
         yield* transaction(Outbox.publish("orders.placed", envelope(1)))
-        yield* eventually(Effect.sync(() => crashes), (n) => n === 1, "crash")
+        yield* Wait.until(Effect.sync(() => crashes), (n) => n === 1, "crash")
         assert.strictEqual((yield* streamMessages("ORDERS")).length, 1)
         const status = yield* Outbox.status
         assert.strictEqual(status.pending, 1)
@@ -352,7 +359,7 @@ describe("Outbox on PostgreSQL", () => {
           yield* Layer.build(OutboxRelay.layer({ pollInterval: "50 millis", name: "survivor" })),
           OutboxRelay.OutboxRelay
         )
-        const stats = yield* eventually(survivor.stats, (s) => s.published === 1, "reclaimed")
+        const stats = yield* Wait.until(survivor.stats, (s) => s.published === 1, "reclaimed")
         assert.strictEqual(stats.duplicates, 1)
         assert.strictEqual((yield* streamMessages("ORDERS")).length, 1)
         assert.strictEqual((yield* crashed.stats).published, 0)

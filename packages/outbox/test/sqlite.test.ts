@@ -8,7 +8,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { SqliteClient } from "@herald/sql-sqlite"
-import { MemoryTransport } from "@herald/testing"
+import { MemoryTransport, Wait } from "@herald/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -17,7 +17,7 @@ import * as Result from "effect/Result"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
 import { Outbox, OutboxError, OutboxMigrations, OutboxRelay, OutboxSql, OutboxStore } from "../src/index.ts"
-import { AppendLog, counting, ensureStream, envelope, eventually, streamMessages } from "./helpers.ts"
+import { AppendLog, counting, ensureStream, envelope, streamMessages } from "./helpers.ts"
 import { suite } from "./suite.ts"
 
 const outboxOn = (options?: OutboxSql.Options) =>
@@ -212,7 +212,7 @@ describe("Outbox on SQLite", () => {
           return { subject: "orders.placed", envelope: envelope(n, `k${n % 7}`), partitionKey: `k${n % 7}` }
         })))
       }
-      yield* eventually(Outbox.status, (s) => s.pending === 0, "all sent")
+      yield* Wait.until(Outbox.status, (s) => s.pending === 0, "all sent")
       const messages = yield* streamMessages("ORDERS")
       assert.strictEqual(messages.length, 600)
       const log = yield* AppendLog

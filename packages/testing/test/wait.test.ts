@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Wait } from "@herald/testing"
 import { type EventLog, TransportError } from "@herald/transport"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as TestClock from "effect/testing/TestClock"
 
 const defectMessage = <A, E>(exit: Exit.Exit<A, E>): string => {
   assert.isTrue(Exit.isFailure(exit))
@@ -36,6 +38,20 @@ describe("Wait", () => {
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Wait.until(Effect.succeed(7), (n) => n > 10, "above ten", "120 millis"))
       assert.strictEqual(defectMessage(exit), "above ten; last seen 7: not done within 120ms")
+    }))
+
+  it.effect("until under TestClock: advance lets time pass between probes, and the bound counts test time", () =>
+    Effect.gen(function*() {
+      const due = (yield* Clock.currentTimeMillis) + 2_000
+      const reached = yield* Wait.until(Clock.currentTimeMillis, (now) => now >= due, "two seconds of test time", {
+        interval: "500 millis",
+        advance: TestClock.adjust
+      })
+      assert.strictEqual(reached, due)
+      const exit = yield* Effect.exit(
+        Wait.until(Effect.succeed(1), (n) => n > 1, "never", { bound: "1 second", interval: "100 millis", advance: TestClock.adjust })
+      )
+      assert.strictEqual(defectMessage(exit), "never; last seen 1: not done within 1s")
     }))
 
   it.live("whileRunning dies with the runner's error when the runner stops first", () =>

@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as TestClock from "effect/testing/TestClock"
+import * as Wait from "../../Wait.ts"
 
 /** @internal */
 export type ClockMode = "test" | "live"
@@ -124,10 +125,6 @@ export const makeKit = (clock: ClockMode): Kit => {
   const advance = (duration: Duration.Input): Effect.Effect<void> =>
     clock === "test" ? TestClock.adjust(duration) : Effect.sleep(duration)
 
-  const settle = Effect.gen(function*() {
-    for (let i = 0; i < 5; i++) yield* Effect.yieldNow
-  })
-
   const drive = <A, E, R>(effect: Effect.Effect<A, E, R>, options?: DriveOptions): Effect.Effect<A, E, R> =>
     Effect.gen(function*() {
       const step = millis(options?.step ?? "50 millis")
@@ -157,25 +154,11 @@ export const makeKit = (clock: ClockMode): Kit => {
     probe: Effect.Effect<A, E, R>,
     done: (a: A) => boolean,
     options?: EventuallyOptions
-  ): Effect.Effect<A, E, R> =>
-    Effect.gen(function*() {
-      const step = millis(options?.step ?? "100 millis")
-      const within = millis(options?.within ?? "5 seconds")
-      let waited = 0
-      while (true) {
-        const value = yield* probe
-        if (done(value)) return value
-        yield* settle
-        const again = yield* probe
-        if (done(again)) return again
-        if (waited >= within) {
-          return yield* Effect.die(
-            new Error(`${options?.what ?? "condition"} not reached within ${within} ms; last value: ${show(again)}`)
-          )
-        }
-        yield* advance(step)
-        waited += step
-      }
+  ): Effect.Effect<A, never, R> =>
+    Wait.until(probe, done, options?.what ?? "condition", {
+      bound: options?.within ?? "5 seconds",
+      interval: options?.step ?? "100 millis",
+      advance
     })
 
   const envelope = (n: number, options?: EnvelopeOptions): Envelope.Envelope => {
