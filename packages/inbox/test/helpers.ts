@@ -5,7 +5,6 @@
  */
 import { IdGenerator, MessageIdentity } from "@herald/identity"
 import { Envelope, type EventLog, TransportError } from "@herald/transport"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 
@@ -62,36 +61,6 @@ export const counts = (table: string) =>
 /** A retryable handler failure. */
 export const boom = (detail = "boom") =>
   TransportError.make(new TransportError.HandlerFailed({ detail, retryable: true }))
-
-/** Fails the test (a defect naming `what`) when `self` does not finish within `bound`. */
-export const bounded = <A, E, R>(self: Effect.Effect<A, E, R>, bound: Duration.Input, what: () => string) =>
-  Effect.timeoutOrElse(self, {
-    duration: bound,
-    orElse: () =>
-      Effect.die(new Error(`${what()}: not done within ${Duration.format(Duration.fromInputUnsafe(bound))}`))
-  })
-
-/** Polls `probe` every `every` until `done`, for at most `bound`; the failure names the last value seen. */
-export const until = <A, E, R>(
-  probe: Effect.Effect<A, E, R>,
-  done: (a: A) => boolean,
-  what: string,
-  options?: { readonly bound?: Duration.Input; readonly every?: Duration.Input }
-) => {
-  let last: A | undefined = undefined
-  return bounded(
-    Effect.gen(function*() {
-      while (true) {
-        const a = yield* probe
-        last = a
-        if (done(a)) return a
-        yield* Effect.sleep(options?.every ?? "20 millis")
-      }
-    }),
-    options?.bound ?? "20 seconds",
-    () => `${what} (last seen: ${JSON.stringify(last)})`
-  )
-}
 
 /** The counts of a consumer's lag that say whether everything was acked. */
 export const lagOf = (log: EventLog.EventLog["Service"], stream: string, consumer: string) =>

@@ -1,7 +1,7 @@
 /**
  * The NATS KV store against a real nats-server 2.9.
  */
-import { NatsServer } from "@herald/testing"
+import { NatsServer, Wait } from "@herald/testing"
 import { EventLog, Topology } from "@herald/transport"
 import { NatsConnection, NatsTransport } from "@herald/transport-nats"
 import { assert, describe, it, layer } from "@effect/vitest"
@@ -13,7 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { Inbox, InboxError, InboxStore } from "../src/index.ts"
 import { InboxKv } from "../src/kv.ts"
-import { boom, envelope, idOf, lagOf, unique, until } from "./helpers.ts"
+import { boom, envelope, idOf, lagOf, unique } from "./helpers.ts"
 
 const Nats = Layer.unwrap(
   NatsServer.NatsServer.useSync((server) => NatsTransport.layer({ servers: server.url, name: "inbox-kv-test" }))
@@ -169,9 +169,9 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("InboxKv on na
       const store = yield* InboxKv.make({ bucket: bucket(), ttl: "1 second" })
       assert.strictEqual(yield* store.run(entry(1), Effect.void), "processed")
       assert.strictEqual(yield* store.run(entry(1), Effect.void), "duplicate")
-      yield* until(Effect.map(store.record("c", idOf(1)), (o) => o._tag), (tag) => tag === "None", "the record expired", {
+      yield* Wait.until(Effect.map(store.record("c", idOf(1)), (o) => o._tag), (tag) => tag === "None", "the record expired", {
         bound: "15 seconds",
-        every: "200 millis"
+        interval: "200 millis"
       })
       assert.strictEqual(yield* store.run(entry(1), Effect.void), "processed")
     }))
@@ -214,8 +214,8 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("InboxKv on na
         t.consumer,
         Inbox.middleware()((d) => Effect.sync(() => void applied.push(d.streamSequence)))
       ).pipe(Effect.provideService(InboxStore.InboxStore, store))
-      yield* until(handle.stats, (s) => s.acked === 2, "both copies acked")
+      yield* Wait.until(handle.stats, (s) => s.acked === 2, "both copies acked")
       assert.deepStrictEqual(applied, [1])
-      yield* until(lagOf(log, t.stream, t.consumer), (l) => l.ackPending === 0 && l.pending === 0, "lag 0")
+      yield* Wait.until(lagOf(log, t.stream, t.consumer), (l) => l.ackPending === 0 && l.pending === 0, "lag 0")
     }))
 })

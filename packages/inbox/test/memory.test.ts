@@ -1,7 +1,7 @@
 /**
  * The in-memory store, with the in-memory EventLog.
  */
-import { MemoryTransport } from "@herald/testing"
+import { MemoryTransport, Wait } from "@herald/testing"
 import { EventLog, Topology } from "@herald/transport"
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -10,7 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { Inbox, InboxMemory, InboxStore } from "../src/index.ts"
-import { boom, envelope, idOf, lagOf, until } from "./helpers.ts"
+import { boom, envelope, idOf, lagOf } from "./helpers.ts"
 
 const Live = Layer.merge(MemoryTransport.layer, InboxMemory.layer)
 
@@ -25,7 +25,7 @@ const entry = (n: number): InboxStore.Entry => ({
 })
 
 describe("InboxMemory", () => {
-  it.live("a message stored twice is applied once through the middleware; both copies acked", () =>
+  it.effect("a message stored twice is applied once through the middleware; both copies acked", () =>
     Effect.gen(function*() {
       yield* Topology.ensure({
         streams: [{ name: "S", subjects: ["s.>"], duplicateWindow: "50 millis" }, Topology.deadLetterStream()],
@@ -33,11 +33,11 @@ describe("InboxMemory", () => {
       })
       const log = yield* EventLog.EventLog
       yield* log.append("s.x", envelope(1))
-      yield* Effect.sleep("80 millis")
+      yield* TestClock.adjust("80 millis") // past the duplicate window
       yield* log.append("s.x", envelope(1))
       const applied: Array<number> = []
       const handle = yield* log.consume("S", "c", Inbox.middleware()((d) => Effect.sync(() => void applied.push(d.streamSequence))))
-      yield* until(handle.stats, (s) => s.acked === 2, "both acked")
+      yield* Wait.until(handle.stats, (s) => s.acked === 2, "both acked", { advance: TestClock.adjust })
       assert.deepStrictEqual(applied, [1])
       assert.deepStrictEqual(yield* lagOf(log, "S", "c"), { pending: 0, ackPending: 0, ackFloor: 2 })
       const store = yield* InboxStore.InboxStore

@@ -23,7 +23,7 @@
  * fails (messages applied twice). `INBOX_RELIABILITY_N` and
  * `INBOX_RELIABILITY_SEED` change the size and the random seed.
  */
-import { NatsServer } from "@herald/testing"
+import { NatsServer, Wait } from "@herald/testing"
 import { TestDatabase } from "@herald/testing/pg"
 import { EventLog, Topology } from "@herald/transport"
 import { NatsTransport } from "@herald/transport-nats"
@@ -32,7 +32,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import { Inbox, InboxSql, InboxStore } from "../src/index.ts"
-import { boom, bump, counts, createCounter, envelope, lagOf, nOf, unique, until } from "./helpers.ts"
+import { boom, bump, counts, createCounter, envelope, lagOf, nOf, unique } from "./helpers.ts"
 
 const N = Number(process.env["INBOX_RELIABILITY_N"] ?? "600")
 const unguarded = process.env["INBOX_UNGUARDED"] === "1"
@@ -138,11 +138,11 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("inbox reliabi
           const s = yield* handle.stats
           return { applied: applied.size, ...lag, inFlight: s.inFlight }
         })
-        yield* until(
+        yield* Wait.until(
           done,
           (d) => d.applied === N && d.pending === 0 && d.ackPending === 0 && d.inFlight === 0,
           "every message applied and acked",
-          { bound: "50 seconds", every: "100 millis" }
+          { bound: "50 seconds", interval: "100 millis" }
         )
         // Longer than the ack wait: nothing is redelivered any more.
         yield* Effect.sleep("1500 millis")

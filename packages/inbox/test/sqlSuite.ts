@@ -2,7 +2,7 @@
  * The inbox middleware on a SQL database, with the in-memory EventLog: the
  * same suite runs on SQLite and on PostgreSQL.
  */
-import { MemoryTransport } from "@herald/testing"
+import { MemoryTransport, Wait } from "@herald/testing"
 import { EventLog, Handler, Middleware, Topology } from "@herald/transport"
 import { assert, expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -17,7 +17,7 @@ import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
 import { Inbox, InboxError, InboxMigrations, InboxSql, type InboxStore } from "../src/index.ts"
-import { boom, bump, counts, createCounter, envelope, idOf, lagOf, nOf, unique, until } from "./helpers.ts"
+import { boom, bump, counts, createCounter, envelope, idOf, lagOf, nOf, unique } from "./helpers.ts"
 
 export interface SuiteOptions {
   /** Whether a second connection can read while a transaction is open (PostgreSQL: yes; one SQLite connection: no). */
@@ -76,7 +76,7 @@ export const sqlSuite = <E>(
             t.consumer,
             Inbox.middleware({ onDuplicate: (d) => Effect.sync(() => void duplicates.push(d.streamSequence)) })(handler)
           )
-          yield* until(handle.stats, (s) => s.acked === 2, "both copies acked")
+          yield* Wait.until(handle.stats, (s) => s.acked === 2, "both copies acked")
           assert.deepStrictEqual(calls, [1])
           assert.deepStrictEqual(duplicates, [2])
           assert.deepStrictEqual([...(yield* counts(t.counter))], [[idOf(1), 1]])
@@ -114,7 +114,7 @@ export const sqlSuite = <E>(
           assert.deepStrictEqual(yield* lagOf(t.log, t.stream, t.consumer), { pending: 0, ackPending: 1, ackFloor: 0 })
 
           const handle = yield* t.log.consume(t.stream, t.consumer, guarded)
-          yield* until(handle.stats, (s) => s.acked === 1, "the redelivery acked")
+          yield* Wait.until(handle.stats, (s) => s.acked === 1, "the redelivery acked")
           assert.deepStrictEqual(calls, [1])
           assert.deepStrictEqual([...(yield* counts(t.counter))], [[idOf(1), 1]])
           assert.deepStrictEqual(yield* lagOf(t.log, t.stream, t.consumer), { pending: 0, ackPending: 0, ackFloor: 1 })
@@ -139,7 +139,7 @@ export const sqlSuite = <E>(
           const handle = yield* t.log.consume(t.stream, t.consumer, Inbox.middleware()(handler), {
             nakDelay: () => "10 millis"
           })
-          yield* until(handle.stats, (s) => s.acked === 1, "the retry acked")
+          yield* Wait.until(handle.stats, (s) => s.acked === 1, "the retry acked")
           // The second attempt ran the handler (no record) and saw no write of the first.
           assert.deepStrictEqual(seenAtStart, [[1, undefined], [2, undefined]])
           assert.deepStrictEqual([...(yield* counts(t.counter))], [[idOf(1), 1]])
@@ -163,7 +163,7 @@ export const sqlSuite = <E>(
             )
           const guarded = Handler.pipe(handler, Inbox.middleware(), Middleware.timeout("100 millis"))
           const handle = yield* t.log.consume(t.stream, t.consumer, guarded, { nakDelay: () => "10 millis" })
-          yield* until(handle.stats, (s) => s.acked === 1, "the retry acked")
+          yield* Wait.until(handle.stats, (s) => s.acked === 1, "the retry acked")
           assert.deepStrictEqual([...(yield* counts(t.counter))], [[idOf(1), 1]])
           expect(yield* handle.stats).toMatchObject({ acked: 1, naked: 1 })
         })
@@ -199,7 +199,7 @@ export const sqlSuite = <E>(
                 afterSuccess.push([yield* Inbox.processed(t.consumer, d.envelope.identity.messageId), lag.ackPending, lag.ackFloor])
               }))
           const handle = yield* t.log.consume(t.stream, t.consumer, observed)
-          yield* until(handle.stats, (s) => s.acked === 1, "acked")
+          yield* Wait.until(handle.stats, (s) => s.acked === 1, "acked")
           // When the middleware's effect succeeded: committed (visible outside), not yet acked.
           assert.deepStrictEqual(afterSuccess, [[true, 1, 0]])
           assert.deepStrictEqual(visibleInside, options.concurrentReaders ? [false] : [])
@@ -216,7 +216,7 @@ export const sqlSuite = <E>(
           const handler = (d: EventLog.Delivery) => bump(t.counter, `${d.consumer}:${d.envelope.identity.messageId}`)
           const a = yield* t.log.consume(t.stream, t.consumer, Inbox.middleware()(handler))
           const b = yield* t.log.consume(t.stream, "second", Inbox.middleware()(handler))
-          yield* until(Effect.all([a.stats, b.stats]), ([x, y]) => x.acked === 3 && y.acked === 3, "both consumers acked 3")
+          yield* Wait.until(Effect.all([a.stats, b.stats]), ([x, y]) => x.acked === 3 && y.acked === 3, "both consumers acked 3")
           const c = yield* counts(t.counter)
           assert.strictEqual(c.size, 6)
           assert.isTrue([...c.values()].every((n) => n === 1))
@@ -235,7 +235,7 @@ export const sqlSuite = <E>(
             t.consumer,
             Inbox.middleware({ consumer: "billing-v2" })((d) => bump(t.counter, d.envelope.identity.messageId))
           )
-          yield* until(handle.stats, (s) => s.acked === 1, "acked")
+          yield* Wait.until(handle.stats, (s) => s.acked === 1, "acked")
           assert.isTrue(yield* Inbox.processed("billing-v2", idOf(1)))
           assert.isFalse(yield* Inbox.processed(t.consumer, idOf(1)))
           const empty = yield* Effect.exit(Inbox.middleware({ consumer: "" })(() => Effect.void)({} as EventLog.Delivery))
@@ -333,7 +333,7 @@ export const sqlSuite = <E>(
           yield* guarded(d1!)
           yield* Effect.sleep("400 millis")
           yield* guarded(d2!)
-          yield* until(Inbox.processed(t.consumer, idOf(1)), (p) => !p, "the old record deleted")
+          yield* Wait.until(Inbox.processed(t.consumer, idOf(1)), (p) => !p, "the old record deleted")
           assert.isTrue(yield* Inbox.processed(t.consumer, idOf(2)))
           yield* Fiber.interrupt(fiber)
           yield* Effect.sleep("500 millis")
