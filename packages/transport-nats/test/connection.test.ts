@@ -1,4 +1,4 @@
-import { NatsServer } from "@herald/testing"
+import { NatsServer, Wait } from "@herald/testing"
 import { TransportError } from "@herald/transport"
 import { assert, layer } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -29,11 +29,6 @@ const freePort = Effect.callback<number>((resume) => {
     server.close(() => resume(Effect.succeed(port)))
   })
 })
-
-/** Runs `effect` until `done` holds for its result, at most `attempts` times, 50 ms apart. */
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, attempts = 200): Effect.Effect<A, E, R> =>
-  Effect.flatMap(effect, (a) =>
-    done(a) || attempts <= 1 ? Effect.succeed(a) : Effect.andThen(Effect.sleep("50 millis"), eventually(effect, done, attempts - 1)))
 
 layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })("NatsConnection", (it) => {
   it.effect("connects and reports the server", () =>
@@ -133,8 +128,8 @@ layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })(
       assert.strictEqual(accepted, 20)
       // The peer sees every socket closed, and this process holds no socket
       // more than before: nothing keeps it from exiting.
-      assert.strictEqual(yield* eventually(Effect.sync(() => open), (n) => n === 0), 0)
-      assert.isAtMost(yield* eventually(Effect.sync(tcpSockets), (n) => n <= baseline), baseline)
+      assert.strictEqual(yield* Wait.until(Effect.sync(() => open), (n) => n === 0, "the silent peer's sockets closed"), 0)
+      assert.isAtMost(yield* Wait.until(Effect.sync(tcpSockets), (n) => n <= baseline, "no socket left open"), baseline)
     }))
 
   it.effect("status events: Disconnected then Reconnected when the server restarts", () =>
@@ -155,7 +150,7 @@ layer(NatsServer.layer(), { excludeTestServices: true, timeout: "60 seconds" })(
         { _tag: "Disconnected", server: `127.0.0.1:${server.port}` },
         { _tag: "Reconnected", server: `127.0.0.1:${server.port}` }
       ])
-      assert.strictEqual(yield* eventually(connection.state, (s) => s === "connected"), "connected")
+      assert.strictEqual(yield* Wait.until(connection.state, (s) => s === "connected", "reconnected"), "connected")
     }))
 
   it.effect("releasing the layer drains and closes the connection", () =>

@@ -3,7 +3,7 @@
  * the tests stop and start): nothing is lost, a message may be handled twice,
  * and a runner whose memory stream vanished fails loudly instead of stalling.
  */
-import { Fixtures, NatsServer } from "@herald/testing"
+import { Fixtures, NatsServer, Wait } from "@herald/testing"
 import { EventLog, Topology, TransportError } from "@herald/transport"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -26,17 +26,6 @@ const unique = () => {
 }
 
 const envelope = (n: number) => Fixtures.envelope({ identity: n, payload: { n } })
-
-const eventually = <A, E, R>(probe: Effect.Effect<A, E, R>, done: (a: A) => boolean, what: string) =>
-  Effect.gen(function*() {
-    let last: A | undefined
-    for (let i = 0; i < 400; i++) {
-      last = yield* Effect.orElseSucceed(probe, () => undefined as A | undefined)
-      if (last !== undefined && done(last)) return last
-      yield* Effect.sleep("100 millis")
-    }
-    return yield* Effect.die(new Error(`${what}: not reached; last ${JSON.stringify(last)}`))
-  })
 
 /**
  * Appends with the same envelope until it is stored: an append that timed
@@ -69,13 +58,14 @@ const survives = (crash: "restart" | "kill") =>
     for (let n = 1; n <= 40; n++) yield* appendRetrying(`${prefix}.x`, n)
     yield* crash === "restart" ? server.restart : Effect.andThen(server.kill, server.start)
     for (let n = 41; n <= 80; n++) yield* appendRetrying(`${prefix}.x`, n)
-    yield* eventually(Effect.sync(() => seen.size), (k) => k === 80, "80 distinct messages handled")
+    yield* Wait.until(Effect.sync(() => seen.size), (k) => k === 80, "80 distinct messages handled", "40 seconds")
     const expected = Array.from({ length: 80 }, (_, i) => envelope(i + 1).identity.messageId).sort()
     assert.deepStrictEqual([...seen.keys()].sort(), expected, "a message is missing")
-    const lag = yield* eventually(
+    const lag = yield* Wait.until(
       log.lag(stream, consumer),
       (l) => l.pending === 0 && l.ackPending === 0 && l.ackFloor === 80,
-      "everything acked"
+      "everything acked",
+      "40 seconds"
     )
     assert.deepStrictEqual([lag.pending, lag.ackPending, lag.ackFloor], [0, 0, 80])
     // Each message stored once (retried appends were duplicates), handled at least once.
@@ -104,7 +94,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("NatsEventLog
       const handled: Array<number> = []
       const handle = yield* log.consume(stream, consumer, (d) => Effect.sync(() => void handled.push(d.streamSequence)))
       yield* log.append(`${prefix}.x`, envelope(1))
-      yield* eventually(Effect.sync(() => handled.length), (k) => k === 1, "message 1 handled")
+      yield* Wait.until(Effect.sync(() => handled.length), (k) => k === 1, "message 1 handled")
       yield* server.restart
       const error = yield* Effect.flip(handle.await)
       assert.strictEqual(error.reason._tag, "StreamNotFound")

@@ -3,7 +3,7 @@
  * (one per file): settlement with exact counts, dead letters, a consumer
  * deleted under the runner, graceful shutdown.
  */
-import { Fixtures, NatsServer } from "@herald/testing"
+import { Fixtures, NatsServer, Wait } from "@herald/testing"
 import { ConsumerPolicy, DeadLetter, EventLog, Topology, TransportError, Wire } from "@herald/transport"
 import { assert, layer } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -31,17 +31,6 @@ const decoder = new TextDecoder()
 const envelope = (n: number) => Fixtures.envelope({ identity: n, payload: { n } })
 const nOf = (m: { readonly envelope: { readonly body: Uint8Array } }) =>
   (JSON.parse(decoder.decode(m.envelope.body)) as { readonly n: number }).n
-
-const eventually = <A, E, R>(probe: Effect.Effect<A, E, R>, done: (a: A) => boolean, what: string, tries = 150) =>
-  Effect.gen(function*() {
-    let last: A | undefined
-    for (let i = 0; i < tries; i++) {
-      last = yield* probe
-      if (done(last)) return last
-      yield* Effect.sleep("100 millis")
-    }
-    return yield* Effect.die(new Error(`${what}: not reached; last ${JSON.stringify(last)}`))
-  })
 
 const statCounts = (s: EventLog.ConsumerStats) => ({
   acked: s.acked,
@@ -115,7 +104,7 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
       yield* append(4)
       yield* append(5)
       yield* append(6)
-      yield* eventually(
+      yield* Wait.until(
         handle.stats,
         (s) => s.acked === 4 && s.termed === 2 && s.inFlight === 0,
         "every message settled"
@@ -164,7 +153,7 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
         )
       yield* append(1)
       yield* append(2)
-      const [letter] = yield* eventually(letters(other.stream), (ls) => ls.length >= 1, "the dead letter")
+      const [letter] = yield* Wait.until(letters(other.stream), (ls) => ls.length >= 1, "the dead letter")
       assert.deepStrictEqual(stuck, [1, 2])
       assert.deepStrictEqual(
         [letter!.info.reason, letter!.info.sequence, letter!.info.deliveryCount],
@@ -184,7 +173,7 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
       const handled: Array<number> = []
       const handle = yield* log.consume(stream, consumer, (d) => Effect.sync(() => void handled.push(nOf(d))))
       yield* append(1)
-      yield* eventually(Effect.sync(() => handled.length), (k) => k === 1, "message 1 handled")
+      yield* Wait.until(Effect.sync(() => handled.length), (k) => k === 1, "message 1 handled")
       yield* Topology.Topology.use((t) => t.deleteConsumer(stream, consumer))
       const error = yield* Effect.flip(handle.await)
       assert.strictEqual(error.reason._tag, "ConsumerNotFound")
@@ -200,7 +189,7 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
       const handled: Array<number> = []
       const handle = yield* log.consume(stream, consumer, (d) => Effect.sync(() => void handled.push(nOf(d))))
       yield* append(1)
-      yield* eventually(Effect.sync(() => handled.length), (k) => k === 1, "message 1 handled")
+      yield* Wait.until(Effect.sync(() => handled.length), (k) => k === 1, "message 1 handled")
       const topology = yield* Topology.Topology
       yield* topology.deleteConsumer(stream, consumer)
       yield* Effect.sleep("1500 millis")
@@ -214,7 +203,7 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
       })
       yield* append(2)
       yield* append(3)
-      yield* eventually(Effect.sync(() => handled.length), (k) => k === 3, "messages 2 and 3 handled")
+      yield* Wait.until(Effect.sync(() => handled.length), (k) => k === 3, "messages 2 and 3 handled")
       assert.deepStrictEqual(handled, [1, 2, 3])
       assert.isTrue(Option.isNone(yield* Effect.timeoutOption(handle.await, "200 millis")))
       assert.strictEqual((yield* handle.stats).acked, 3)
@@ -234,8 +223,8 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
           yield* Effect.sleep("700 millis")
           finished.push(nOf(d))
         }), { concurrency: 2, maxAckPending: 10, shutdownTimeout: "10 seconds" }).pipe(Scope.provide(scope))
-      yield* eventually(Effect.sync(() => started.length), (k) => k === 2, "two handlers started")
-      yield* eventually(log.lag(stream, consumer), (l) => l.ackPending === 10, "ten deliveries held")
+      yield* Wait.until(Effect.sync(() => started.length), (k) => k === 2, "two handlers started")
+      yield* Wait.until(log.lag(stream, consumer), (l) => l.ackPending === 10, "ten deliveries held")
       yield* Scope.close(scope, Exit.void)
       assert.deepStrictEqual([...started].sort((a, b) => a - b), [1, 2])
       assert.deepStrictEqual([...finished].sort((a, b) => a - b), [1, 2])
@@ -246,9 +235,9 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
       // A new runner gets the rest at once (nak'd, not waiting for the 30 s ack wait).
       const again: Array<number> = []
       yield* log.consume(stream, consumer, (d) => Effect.sync(() => void again.push(nOf(d))), { concurrency: 1 })
-      yield* eventually(Effect.sync(() => again.length), (k) => k === 8, "the other eight handled")
+      yield* Wait.until(Effect.sync(() => again.length), (k) => k === 8, "the other eight handled")
       assert.deepStrictEqual(again, [3, 4, 5, 6, 7, 8, 9, 10])
-      yield* eventually(log.lag(stream, consumer), (l) => l.ackFloor === 10, "all acked")
+      yield* Wait.until(log.lag(stream, consumer), (l) => l.ackFloor === 10, "all acked")
       const sent = yield* acks
       const acked = sent.filter((s) => s.payload === "+ACK").map((s) => s.sequence).sort((a, b) => a - b)
       assert.deepStrictEqual(acked, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "each message acked exactly once")
@@ -290,16 +279,16 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
       const order: Array<number> = []
       const handle = yield* log.consume(stream, consumer, (d) =>
         Effect.andThen(Deferred.await(gate), Effect.sync(() => void order.push(nOf(d)))), { maxAckPending: 3 })
-      yield* eventually(log.lag(stream, consumer), (l) => l.ackPending === 3, "three deliveries held")
-      yield* eventually(handle.stats, (st) => st.inFlight === 1, "the first handler running")
+      yield* Wait.until(log.lag(stream, consumer), (l) => l.ackPending === 3, "three deliveries held")
+      yield* Wait.until(handle.stats, (st) => st.inFlight === 1, "the first handler running")
       yield* Effect.sleep("500 millis")
       const held = yield* log.lag(stream, consumer)
       assert.deepStrictEqual([held.ackPending, held.delivered, held.pending], [3, 3, 7])
       assert.strictEqual((yield* handle.stats).inFlight, 1)
       yield* Deferred.succeed(gate, undefined)
-      yield* eventually(Effect.sync(() => order.length), (k) => k === 10, "all handled")
+      yield* Wait.until(Effect.sync(() => order.length), (k) => k === 10, "all handled")
       assert.deepStrictEqual(order, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
-      yield* eventually(handle.stats, (s) => s.acked === 10, "all acked")
+      yield* Wait.until(handle.stats, (s) => s.acked === 10, "all acked")
     })))
 
   it.effect("a handler that throws instead of returning an effect is a retryable failure; the runner goes on", () =>
@@ -313,7 +302,7 @@ layer(Live, { excludeTestServices: true, timeout: "90 seconds" })("NatsEventLog.
       }, { nakDelay: () => "100 millis" })
       yield* append(1)
       yield* append(2)
-      yield* eventually(handle.stats, (s) => s.acked === 2, "both acked")
+      yield* Wait.until(handle.stats, (s) => s.acked === 2, "both acked")
       assert.deepStrictEqual(statCounts(yield* handle.stats), { acked: 2, naked: 1, termed: 0, deadLettered: 0, inFlight: 0 })
       assert.deepStrictEqual([...calls].sort((a, b) => a[0] - b[0] || a[1] - b[1]), [[1, 1], [1, 2], [2, 1]])
       assert.isTrue(Option.isNone(yield* Effect.timeoutOption(handle.await, "100 millis")))

@@ -3,7 +3,7 @@
  * what the conformance suite does not pin down, and the nats-server 2.9 /
  * nats.js 3.4 behaviours the implementation works around.
  */
-import { Fixtures, NatsServer } from "@herald/testing"
+import { Fixtures, NatsServer, Wait } from "@herald/testing"
 import { ConsumerPolicy, DeadLetter, EventLog, Topology, TransportError, Wire } from "@herald/transport"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -33,16 +33,6 @@ const reasonOf = <A, R>(effect: Effect.Effect<A, TransportError.TransportError, 
 
 const readAll = (stream: string, options?: EventLog.ReadOptions) =>
   EventLog.EventLog.use((log) => Stream.runCollect(log.read(stream, options)))
-
-const eventually = <A, E, R>(probe: Effect.Effect<A, E, R>, done: (a: A) => boolean, what: string) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 100; i++) {
-      const value = yield* probe
-      if (done(value)) return value
-      yield* Effect.sleep("100 millis")
-    }
-    return yield* Effect.die(new Error(`${what}: not reached`))
-  })
 
 /** Every settlement payload sent to the consumer's ack subjects, with the stream sequence it settles. */
 const captureAcks = (stream: string, consumer: string) =>
@@ -230,7 +220,7 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("NatsEventLog"
       yield* log.append(`${prefix}.x`, envelope(1))
       const [first] = yield* log.pull(stream, consumer, { expires: "1 second" })
       assert.strictEqual(first?.deliveryCount, 1)
-      const second = yield* eventually(
+      const second = yield* Wait.until(
         log.pull(stream, consumer, { expires: "500 millis" }),
         (ds) => ds.length > 0,
         "the redelivery"
@@ -239,7 +229,7 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("NatsEventLog"
       yield* Effect.sleep("1200 millis")
       // The server tries to deliver again: the advisory, then nothing to return.
       assert.deepStrictEqual(yield* log.pull(stream, consumer, { expires: "500 millis" }), [])
-      const letters = yield* eventually(
+      const letters = yield* Wait.until(
         Stream.runCollect(log.readRaw(`${stream}_DLQ`)),
         (ls) => ls.length > 0,
         "the dead letter"
@@ -277,7 +267,7 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("NatsEventLog"
       assert.deepStrictEqual(got.map(nOf), [1, 2, 3, 4, 5])
       yield* got[0]!.ack
       yield* got[1]!.ack
-      yield* eventually(log.info(stream), (i) => i.messages === 3, "acked messages removed")
+      yield* Wait.until(log.info(stream), (i) => i.messages === 3, "acked messages removed")
       assert.deepStrictEqual((yield* readAll(stream)).map(nOf), [3, 4, 5])
     }))
 

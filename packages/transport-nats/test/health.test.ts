@@ -1,4 +1,4 @@
-import { NatsServer } from "@herald/testing"
+import { NatsServer, Wait } from "@herald/testing"
 import { Topology } from "@herald/transport"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -19,11 +19,6 @@ const Live = Layer.mergeAll(NatsTopology.layer).pipe(
 )
 
 const NoJetStream = connectionTo("health-test-core").pipe(Layer.provideMerge(NatsServer.layer({ jetstream: false })))
-
-/** Runs `effect` until `done` holds for its result, at most `attempts` times, 50 ms apart. */
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, attempts = 200): Effect.Effect<A, E, R> =>
-  Effect.flatMap(effect, (a) =>
-    done(a) || attempts <= 1 ? Effect.succeed(a) : Effect.andThen(Effect.sleep("50 millis"), eventually(effect, done, attempts - 1)))
 
 const Report = Schema.Struct({
   status: Schema.String,
@@ -91,12 +86,12 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("Health", (it)
     Effect.gen(function*() {
       const server = yield* NatsServer.NatsServer
       yield* server.kill
-      const down = yield* eventually(Health.check(), (r) => r.status === "down")
+      const down = yield* Wait.until(Health.check(), (r) => r.status === "down", "health down")
       assert.strictEqual(down.status, "down")
       assert.include(["disconnected", "reconnecting"], down.connection.state)
       assert.deepStrictEqual(down.jetstream, { ok: false, error: `not connected (${down.connection.state})` })
       yield* server.start
-      const up = yield* eventually(Health.check(), (r) => r.status === "ok")
+      const up = yield* Wait.until(Health.check(), (r) => r.status === "ok", "health ok again")
       assert.strictEqual(up.status, "ok")
       assert.strictEqual(up.connection.state, "connected")
       assert.deepStrictEqual(up.jetstream, { ok: true })
