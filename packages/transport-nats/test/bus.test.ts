@@ -1,5 +1,5 @@
 import { MessageIdentity } from "@herald/identity"
-import { Capture, Fixtures, NatsServer } from "@herald/testing"
+import { Capture, Fixtures, NatsServer, Wait } from "@herald/testing"
 import { Bus, type Envelope, TransportError, Wire } from "@herald/transport"
 import { assert, layer } from "@effect/vitest"
 import { headers as makeHeaders, type MsgHdrs } from "@nats-io/nats-core"
@@ -319,7 +319,7 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("NatsBus", (it
           Effect.as(Effect.sleep("10 seconds"), envelope(2, { kind: "reply", causedBy: request.envelope }))
         )))
       const pending = yield* Effect.forkChild(Effect.flip(bus.request(subject, envelope(1, { kind: "query" }), { timeout: "1 second" })))
-      while (started === 0) yield* Effect.sleep("10 millis")
+      yield* Wait.until(Effect.sync(() => started), (n) => n === 1, "the handler started")
       yield* Scope.close(inner, Exit.void)
       const reason = (yield* Fiber.join(pending)).reason
       assert.strictEqual(reason._tag, "Timeout")
