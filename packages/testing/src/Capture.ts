@@ -18,9 +18,9 @@
  *
  * @since 0.1.0
  */
-import { Bus, TransportError } from "@herald/transport"
+import { Bus, Millis, TransportError } from "@herald/transport"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -122,7 +122,7 @@ export const make = (
                 operation: `Capture.waitFor on ${JSON.stringify(pattern)} (wanted ${count} message${
                   count === 1 ? "" : "s"
                 }, got ${received.length})`,
-                millis: Duration.toMillis(Duration.fromInputUnsafe(timeout))
+                millis: Millis.orElse(timeout, 0)
               })
             )
           )

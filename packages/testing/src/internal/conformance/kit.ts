@@ -12,10 +12,10 @@
  */
 import { MessageIdentity } from "@herald/identity"
 import type { Bus } from "@herald/transport"
-import { Envelope, EventLog, Topology, TransportError } from "@herald/transport"
+import { Envelope, EventLog, Millis, Topology, TransportError } from "@herald/transport"
 import { assert } from "@effect/vitest"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
@@ -105,8 +105,6 @@ const randomToken = (length: number): string => {
   return out
 }
 
-const millis = (d: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(d))
-
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -127,8 +125,8 @@ export const makeKit = (clock: ClockMode): Kit => {
 
   const drive = <A, E, R>(effect: Effect.Effect<A, E, R>, options?: DriveOptions): Effect.Effect<A, E, R> =>
     Effect.gen(function*() {
-      const step = millis(options?.step ?? "50 millis")
-      const limit = millis(options?.limit ?? "10 seconds")
+      const step = Millis.orElse(options?.step, 50)
+      const limit = Millis.orElse(options?.limit, 10_000)
       const fiber = yield* Effect.forkChild(effect)
       let waited = 0
       while (true) {

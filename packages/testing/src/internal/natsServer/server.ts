@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import * as Path from "node:path"
+import { Millis } from "@herald/transport"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
@@ -21,7 +21,7 @@ import * as System from "./system.ts"
 import * as Tls from "./tls.ts"
 
 const host = "127.0.0.1"
-const defaultStartTimeout = "10 seconds"
+const defaultStartTimeoutMillis = 10_000
 /** How long a graceful stop (SIGTERM) may take before SIGKILL. */
 const gracefulStopMillis = 5_000
 /** How often the start poll tries to connect. */
@@ -80,7 +80,7 @@ const isPortInUse = (error: Errors.NatsServerError): boolean =>
  */
 export const make = (options: Options = {}): Effect.Effect<NatsServer["Service"], Errors.NatsServerError, Scope.Scope> =>
   Effect.gen(function*() {
-    const startTimeoutMillis = Duration.toMillis(options.startTimeout ?? defaultStartTimeout)
+    const startTimeoutMillis = Millis.orElse(options.startTimeout, defaultStartTimeoutMillis, { min: 1 })
     const jetstream = options.jetstream ?? true
     const debug = options.debug ?? false
     const logLines = Math.max(1, options.logLines ?? defaultLogLines)
