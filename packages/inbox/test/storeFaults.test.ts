@@ -89,7 +89,7 @@ const faultSuite = <E>(name: string, database: Layer.Layer<SqlClient.SqlClient, 
           yield* InboxMigrations.run({ table: names.table })
           yield* Wait.whileRunning(
             handle,
-            Wait.until(handle.stats, (s) => s.acked === N && s.inFlight === 0, `all ${N} messages acked`, "60 seconds")
+            Wait.until(handle.stats, (s) => s.acked === N && s.inFlight === 0, `all ${N} messages acked`, { bound: "60 seconds" })
           )
 
           const stats = yield* handle.stats

@@ -173,7 +173,7 @@ describe("outbox reliability", () => {
         for (const at of [2_500, 5_000, 7_500]) {
           const s = yield* whileRunning(
             handle,
-            until(relay.stats, (s) => s.published >= at, `the relay published ${at} messages before kill ${kills.length + 1}`, "60 seconds")
+            until(relay.stats, (s) => s.published >= at, `the relay published ${at} messages before kill ${kills.length + 1}`, { bound: "60 seconds" })
           )
           kills.push(`at published ${s.published} / committed ${committed.size} / handled ${handled.size}`)
           yield* server.kill
@@ -194,10 +194,10 @@ describe("outbox reliability", () => {
             Effect.sync(() => [...committed].filter((id) => !handled.has(id)).length),
             (missing) => missing === 0,
             "every committed message handled by the consumer (missing count)",
-            "60 seconds"
+            { bound: "60 seconds" }
           )
         )
-        const status = yield* until(Outbox.status, (s) => s.pending === 0, "outbox pending 0", "30 seconds")
+        const status = yield* until(Outbox.status, (s) => s.pending === 0, "outbox pending 0", { bound: "30 seconds" })
         const stats = yield* relay.stats
         const info = yield* log.info(stream)
         const messages = yield* streamMessages(stream)
@@ -261,7 +261,7 @@ describe("outbox reliability", () => {
           SELECT pid, query, state FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = ${application} AND pid <> pg_backend_pid()`
         const listening = Effect.map(relayBackends, (rows) => rows.filter((r) => /^\s*LISTEN/i.test(r.query)).length)
-        yield* until(listening, (n) => n === 1, "the relay LISTENs", "10 seconds")
+        yield* until(listening, (n) => n === 1, "the relay LISTENs", { bound: "10 seconds" })
 
         const committed = new Set<string>()
         const rolledBack = new Set<string>()
@@ -308,11 +308,11 @@ describe("outbox reliability", () => {
           Outbox.status,
           (s) => s.pending === 0,
           `outbox pending 0 after the terminations (relay stats after them: ${statsLine(afterKills)})`,
-          "40 seconds"
+          { bound: "40 seconds" }
         )
         const resumedAt = Date.now()
         // And it LISTENs again (a wake-up subscription re-established, not only polling).
-        const listenAgain = yield* Effect.exit(until(listening, (n) => n === 1, "the relay LISTENs again", "10 seconds"))
+        const listenAgain = yield* Effect.exit(until(listening, (n) => n === 1, "the relay LISTENs again", { bound: "10 seconds" }))
         const stats = yield* relay.stats
         const info = yield* log.info(stream)
         const storedIds = (yield* streamMessages(stream)).map((m) => m.raw.headers["Nats-Msg-Id"])

@@ -58,14 +58,14 @@ const survives = (crash: "restart" | "kill") =>
     for (let n = 1; n <= 40; n++) yield* appendRetrying(`${prefix}.x`, n)
     yield* crash === "restart" ? server.restart : Effect.andThen(server.kill, server.start)
     for (let n = 41; n <= 80; n++) yield* appendRetrying(`${prefix}.x`, n)
-    yield* Wait.until(Effect.sync(() => seen.size), (k) => k === 80, "80 distinct messages handled", "40 seconds")
+    yield* Wait.until(Effect.sync(() => seen.size), (k) => k === 80, "80 distinct messages handled", { bound: "40 seconds" })
     const expected = Array.from({ length: 80 }, (_, i) => envelope(i + 1).identity.messageId).sort()
     assert.deepStrictEqual([...seen.keys()].sort(), expected, "a message is missing")
     const lag = yield* Wait.until(
       log.lag(stream, consumer),
       (l) => l.pending === 0 && l.ackPending === 0 && l.ackFloor === 80,
       "everything acked",
-      "40 seconds"
+      { bound: "40 seconds" }
     )
     assert.deepStrictEqual([lag.pending, lag.ackPending, lag.ackFloor], [0, 0, 80])
     // Each message stored once (retried appends were duplicates), handled at least once.

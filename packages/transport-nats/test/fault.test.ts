@@ -177,7 +177,7 @@ describe("transport-nats faults", () => {
           const appendedAt = Date.now()
           yield* whileRunning(
             handle,
-            until(Effect.sync(() => handled.size), (k) => k === N, `${N} distinct messages handled`, "60 seconds")
+            until(Effect.sync(() => handled.size), (k) => k === N, `${N} distinct messages handled`, { bound: "60 seconds" })
           )
           const lag = yield* whileRunning(
             handle,

@@ -232,7 +232,7 @@ describe("transport-nats poison messages", () => {
               log.lag(stream, "runner"),
               (l) => l.pending === 0 && l.ackPending === 0,
               "the consumer's lag at 0",
-              "60 seconds"
+              { bound: "60 seconds" }
             )
           )
           const stats = yield* Wait.whileRunning(
