@@ -109,8 +109,10 @@ export interface ConsumerConfig {
  * @category models
  */
 export interface Declaration {
-  readonly streams: ReadonlyArray<StreamConfig>
-  readonly consumers: ReadonlyArray<ConsumerConfig>
+  /** Default: none. */
+  readonly streams?: ReadonlyArray<StreamConfig> | undefined
+  /** Default: none. */
+  readonly consumers?: ReadonlyArray<ConsumerConfig> | undefined
 }
 
 /**
@@ -292,6 +294,23 @@ export const validateConsumer = (config: ConsumerConfig): Result.Result<void, Tr
   ])
 }
 
+const isObject = (u: unknown): boolean => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** The declaration's lists, or `InvalidConfig` naming what is not a list of configurations. */
+const declarationShape = (declaration: unknown): Result.Result<{
+  readonly streams: ReadonlyArray<StreamConfig>
+  readonly consumers: ReadonlyArray<ConsumerConfig>
+}, TransportError.TransportError> => {
+  if (!isObject(declaration)) return Result.fail(invalid("the declaration is not an object of streams and consumers"))
+  const { streams = [], consumers = [] } = declaration as Declaration
+  for (const [name, list] of [["streams", streams], ["consumers", consumers]] as const) {
+    if (!Array.isArray(list)) return Result.fail(invalid(`${name} is not an array`))
+    const at = list.findIndex((entry) => !isObject(entry))
+    if (at >= 0) return Result.fail(invalid(`${name}[${at}] is not a configuration object`))
+  }
+  return Result.succeed({ streams, consumers })
+}
+
 /**
  * Ensures a whole declaration: validates every stream and consumer, runs the
  * overlap guard over the declared streams and the server's other streams,
@@ -302,18 +321,21 @@ export const validateConsumer = (config: ConsumerConfig): Result.Result<void, Tr
  */
 export const ensure = Effect.fn("Topology.ensure")(function*(declaration: Declaration) {
   const topology = yield* Topology
-  for (const s of declaration.streams) {
+  const shape = declarationShape(declaration)
+  if (Result.isFailure(shape)) return yield* Effect.fail(shape.failure)
+  const { streams, consumers } = shape.success
+  for (const s of streams) {
     const v = validateStream(s)
     if (Result.isFailure(v)) return yield* Effect.fail(v.failure)
   }
-  for (const c of declaration.consumers) {
+  for (const c of consumers) {
     const v = validateConsumer(c)
     if (Result.isFailure(v)) return yield* Effect.fail(v.failure)
   }
-  const declared = new Set(declaration.streams.map((s) => s.name))
+  const declared = new Set(streams.map((s) => s.name))
   const existing = (yield* topology.listStreams).filter((s) => !declared.has(s.name))
   const overlaps = OverlapGuard.find(
-    [...declaration.streams, ...existing].map((s) => ({ name: s.name, subjects: s.subjects }))
+    [...streams, ...existing].map((s) => ({ name: s.name, subjects: s.subjects }))
   )
   if (overlaps.length > 0) {
     const pairs = overlaps.map((o) =>
@@ -322,7 +344,7 @@ export const ensure = Effect.fn("Topology.ensure")(function*(declaration: Declar
     return yield* Effect.fail(TransportError.make(new TransportError.TopologyConflict({ detail: pairs.join("; ") })))
   }
   const changes: Array<Change> = []
-  for (const s of declaration.streams) changes.push(yield* topology.ensureStream(s))
-  for (const c of declaration.consumers) changes.push(yield* topology.ensureConsumer(c))
+  for (const s of streams) changes.push(yield* topology.ensureStream(s))
+  for (const c of consumers) changes.push(yield* topology.ensureConsumer(c))
   return changes as ReadonlyArray<Change>
 })

@@ -197,5 +197,33 @@ describe("Topology", () => {
         expect(error.reason._tag).toBe("InvalidConfig")
         expect(calls).toEqual([])
       }))
+
+    it.effect("streams and consumers are each optional", () =>
+      Effect.gen(function*() {
+        const { calls, layer } = fake([])
+        yield* Topology.ensure({ streams: [stream] }).pipe(Effect.provide(layer))
+        yield* Topology.ensure({ consumers: [consumer] }).pipe(Effect.provide(layer))
+        expect(calls).toEqual(["stream ORDERS", "consumer billing"])
+      }))
+
+    it.effect("a declaration that is not lists of configurations is InvalidConfig naming what is wrong, never a TypeError", () =>
+      Effect.gen(function*() {
+        const { calls, layer } = fake([])
+        const cases: ReadonlyArray<readonly [unknown, string]> = [
+          [undefined, "not an object"],
+          [null, "not an object"],
+          ["ORDERS", "not an object"],
+          [{ streams: "ORDERS" }, "streams is not an array"],
+          [{ consumers: {} }, "consumers is not an array"],
+          [{ streams: [stream, null] }, "streams[1]"],
+          [{ consumers: [42] }, "consumers[0]"]
+        ]
+        for (const [declaration, says] of cases) {
+          const error = yield* Topology.ensure(declaration as Topology.Declaration).pipe(Effect.provide(layer), Effect.flip)
+          expect(error.reason._tag).toBe("InvalidConfig")
+          expect(error.message).toContain(says)
+        }
+        expect(calls).toEqual([])
+      }))
   })
 })

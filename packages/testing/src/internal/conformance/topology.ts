@@ -84,7 +84,7 @@ export const register = ({ test }: SuiteContext): void => {
       ])
       const topology = yield* Topology.Topology
       assert.deepStrictEqual(
-        changes([yield* topology.ensureStream(declaration(kit).streams[0]!)]),
+        changes([yield* topology.ensureStream(declaration(kit).streams![0]!)]),
         [{ kind: "stream", name: kit.name("orders"), action: "unchanged" }]
       )
     }))
