@@ -32,6 +32,7 @@
 import { Ids, MessageIdentity } from "@herald/identity"
 import * as Result from "effect/Result"
 import * as Envelope from "./Envelope.ts"
+import { quote } from "./internal/quote.ts"
 import * as TransportError from "./TransportError.ts"
 import * as Wire from "./Wire.ts"
 
@@ -176,7 +177,6 @@ const first = (
   return undefined
 }
 
-const quote = (s: string): string => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s)
 
 const parseTime = (text: string): number => {
   if (/^\d{1,16}$/.test(text)) return Number(text)
@@ -320,11 +320,8 @@ export const decodeRaw = (
 ): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
   if (foreign === undefined) return Wire.decodeRaw(raw)
   const lookup = (name: string): string | undefined => {
-    const exact = raw.headers[name]
-    if (exact !== undefined) return exact === "" ? undefined : exact
-    const lower = name.toLowerCase()
-    for (const n in raw.headers) if (n.toLowerCase() === lower) return raw.headers[n] === "" ? undefined : raw.headers[n]
-    return undefined
+    const value = Wire.header(raw, name)
+    return value === "" ? undefined : value
   }
   return isHerald(lookup) ? Wire.decodeRaw(raw) : decode(lookup, Object.keys(raw.headers), raw.body, foreign, context())
 }
