@@ -28,3 +28,24 @@ export * as SagaStore from "./SagaStore.ts"
  * @since 0.1.0
  */
 export * as SagaMemory from "./SagaMemory.ts"
+
+/**
+ * Saga definitions: handlers returning transitions, and linear steps with compensations.
+ *
+ * @since 0.1.0
+ */
+export * as Saga from "./Saga.ts"
+
+/**
+ * The engine: one message or one due timeout applied as one atomic transition.
+ *
+ * @since 0.1.0
+ */
+export * as SagaEngine from "./SagaEngine.ts"
+
+/**
+ * The runner: a saga fed by a durable consumer, with its timeouts fired.
+ *
+ * @since 0.1.0
+ */
+export * as SagaRunner from "./SagaRunner.ts"
