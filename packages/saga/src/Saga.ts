@@ -485,22 +485,39 @@ const optionalMillis = (input: Duration.Input | undefined): number | undefined =
   input === undefined ? undefined : afterMillis(input)
 
 /**
- * Defines a step.
+ * What defines a step.
  *
  * @since 0.1.0
  * @category steps
  */
-export const step = <Start>(options: {
+export interface StepOptions<Start> {
   readonly name: string
+  /** The command that runs the step. */
   readonly send: (context: StepContext<Start>) => Outgoing
+  /** The event(s) that mean the step succeeded. */
   readonly succeeded: Message.Any | ReadonlyArray<Message.Any>
+  /** The event(s) that mean the step failed. */
   readonly failed?: Message.Any | ReadonlyArray<Message.Any> | undefined
+  /** The command that undoes the step. */
   readonly compensate?: ((context: StepContext<Start>) => Outgoing) | undefined
+  /** The event(s) that confirm the compensation. */
   readonly compensated?: Message.Any | ReadonlyArray<Message.Any> | undefined
+  /** The event(s) that mean the compensation failed. */
   readonly compensationFailed?: Message.Any | ReadonlyArray<Message.Any> | undefined
+  /** How long the step may take. */
   readonly timeout?: Duration.Input | undefined
+  /** How long a compensation attempt may wait for its confirmation. */
   readonly compensationTimeout?: Duration.Input | undefined
-}): Step<Start> => ({
+}
+
+/**
+ * Defines a step (within `steps`, use the `step` it passes, typed by the
+ * start message).
+ *
+ * @since 0.1.0
+ * @category steps
+ */
+export const step = <Start>(options: StepOptions<Start>): Step<Start> => ({
   name: options.name,
   send: options.send,
   succeeded: many(options.succeeded),
@@ -570,7 +587,13 @@ export interface StepsOptions<D extends Message.Any> {
   readonly name: string
   /** The message that starts a run. */
   readonly start: D
-  readonly steps: ReadonlyArray<Step<NoInfer<Message.Payload<D>>>>
+  /**
+   * The steps, in order: a function of `step`, the step constructor typed
+   * by the start message (so that `ctx.start` is its payload).
+   */
+  readonly steps: (step: (options: StepOptions<Message.Payload<D>>) => Step<Message.Payload<D>>) => ReadonlyArray<
+    Step<Message.Payload<D>>
+  >
   /** The instance id of a message (default: its correlation id). */
   readonly correlate?: ((envelope: Envelope.Envelope) => string | undefined) | undefined
   /** Attempts of a compensation that fails, the first included (default 3). */
@@ -616,7 +639,7 @@ const defaultBackoff = (attempt: number): Duration.Input => Math.min(60_000, 100
  * @category steps
  */
 export const steps = <D extends Message.Any>(options: StepsOptions<D>): Saga<StepsState> => {
-  const list = options.steps
+  const list = options.steps(step)
   const startJson = Schema.toCodecJson(options.start.schema as Schema.Top)
   const encodeStart = Schema.encodeUnknownResult(startJson as any)
   const decodeStart = Schema.decodeUnknownResult(startJson as any)
