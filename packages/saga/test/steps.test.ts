@@ -104,4 +104,147 @@ describe("Saga.steps (memory)", () => {
       const cancelled = messages.filter((m) => m.envelope.type === F.OrderCancelled.type)
       assert.strictEqual(cancelled.length, 1)
     }).pipe(Effect.provide(Live)))
+
+  it.effect("a step's timeout under TestClock compensates the completed steps only", () =>
+    Effect.gen(function*() {
+      yield* F.topology()
+      const received: Array<F.Received> = []
+      yield* F.services(() => ({ silentAt: "payment" }), received)
+      const runner = yield* SagaRunner.run(F.checkout({ paymentTimeout: "30 seconds" }), {
+        stream: F.stream,
+        consumer: "checkout"
+      })
+      const placed = yield* place("o-3")
+      const id = placed.identity.correlationId
+      yield* Wait.until(
+        SagaStore.SagaStore.use((s) => s.timeouts("checkout", id)),
+        (t) => t.length === 1,
+        "the payment timeout is pending",
+        advance
+      )
+      const [pending] = yield* SagaStore.SagaStore.use((s) => s.timeouts("checkout", id))
+      assert.strictEqual(pending!.name, "step:payment")
+      yield* Wait.until(statusOf(id), (s) => s === "compensated", "saga compensated", advance)
+      assert.deepStrictEqual(received.map((r) => r.type), [F.ReserveStock.type, F.ChargePayment.type, F.ReleaseStock.type])
+      const instance = Option.getOrThrow(yield* SagaStore.SagaStore.use((s) => s.load("checkout", id)))
+      assert.strictEqual(instance.failure, "payment timed out after 30000 ms")
+      assert.deepStrictEqual(yield* SagaStore.SagaStore.use((s) => s.timeouts("checkout", id)), [])
+      const stats = yield* runner.stats
+      assert.strictEqual(stats.timeoutsFired, 1)
+      assert.strictEqual(stats.staleTimeouts, 0)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a runner stopped while a timeout is pending: the next runner fires it exactly once", () =>
+    Effect.gen(function*() {
+      yield* F.topology()
+      const received: Array<F.Received> = []
+      yield* F.services(() => ({ silentAt: "payment" }), received)
+      const saga = F.checkout({ paymentTimeout: "30 seconds" })
+      const placed = yield* place("o-4")
+      const id = placed.identity.correlationId
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* SagaRunner.run(saga, { stream: F.stream, consumer: "checkout" })
+        yield* Wait.until(
+          SagaStore.SagaStore.use((s) => s.timeouts("checkout", id)),
+          (t) => t.length === 1,
+          "the payment timeout is pending",
+          advance
+        )
+      }))
+      // no runner while the timeout comes due
+      yield* TestClock.adjust("2 minutes")
+      assert.strictEqual(yield* statusOf(id), "running")
+      const second = yield* SagaRunner.run(saga, { stream: F.stream, consumer: "checkout" })
+      const third = yield* SagaRunner.run(saga, { stream: F.stream, consumer: "checkout" })
+      yield* Wait.until(statusOf(id), (s) => s === "compensated", "saga compensated", advance)
+      yield* TestClock.adjust("10 seconds")
+      const fired = (yield* second.stats).timeoutsFired + (yield* third.stats).timeoutsFired
+      assert.strictEqual(fired, 1)
+      const history = yield* SagaStore.SagaStore.use((s) => s.history("checkout", id))
+      assert.strictEqual(history.filter((h) => h.trigger.type === "herald.saga.StepTimedOut").length, 1)
+      assert.strictEqual(received.filter((r) => r.type === F.ReleaseStock.type).length, 1)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a compensation that fails twice then succeeds: retried with backoff, then the next one runs", () =>
+    Effect.gen(function*() {
+      yield* F.topology()
+      const received: Array<F.Received> = []
+      yield* F.services(() => ({ failAt: "shipping", refundFailures: 2 }), received)
+      yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      const placed = yield* place("o-5")
+      const id = placed.identity.correlationId
+      yield* Wait.until(statusOf(id), (s) => s === "compensated", "saga compensated", advance)
+      assert.deepStrictEqual(received.map((r) => r.type), [
+        F.ReserveStock.type,
+        F.ChargePayment.type,
+        F.ShipOrder.type,
+        F.RefundPayment.type,
+        F.RefundPayment.type,
+        F.RefundPayment.type,
+        F.ReleaseStock.type
+      ])
+      const refunds = received.filter((r) => r.type === F.RefundPayment.type)
+      assert.strictEqual(new Set(refunds.map((r) => r.messageId)).size, 3)
+      const instance = Option.getOrThrow(yield* SagaStore.SagaStore.use((s) => s.load("checkout", id)))
+      assert.strictEqual(instance.failure, "shipping failed: shipping.Failed")
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a compensation that always fails: compensation-failed with the reason, the other compensations done", () =>
+    Effect.gen(function*() {
+      yield* F.topology()
+      const received: Array<F.Received> = []
+      yield* F.services(() => ({ failAt: "shipping", refundFailures: Infinity }), received)
+      yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      const placed = yield* place("o-6")
+      const id = placed.identity.correlationId
+      yield* Wait.until(statusOf(id), (s) => s === "compensation-failed", "compensation failed", advance)
+      assert.deepStrictEqual(received.map((r) => r.type), [
+        F.ReserveStock.type,
+        F.ChargePayment.type,
+        F.ShipOrder.type,
+        F.RefundPayment.type,
+        F.RefundPayment.type,
+        F.RefundPayment.type,
+        F.ReleaseStock.type
+      ])
+      const instance = Option.getOrThrow(yield* SagaStore.SagaStore.use((s) => s.load("checkout", id)))
+      assert.strictEqual(
+        instance.failure,
+        "shipping failed: shipping.Failed; compensation failed: payment: payments.RefundFailed (attempt 3 of 3)"
+      )
+      const list = yield* SagaStore.SagaStore.use((s) => s.list({ saga: "checkout", status: "compensation-failed" }))
+      assert.deepStrictEqual(list.map((i) => i.id), [id])
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a failure at the first step ends compensated with nothing to undo", () =>
+    Effect.gen(function*() {
+      yield* F.topology()
+      const received: Array<F.Received> = []
+      yield* F.services(() => ({ failAt: "stock" }), received)
+      yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      const placed = yield* place("o-7")
+      yield* Wait.until(statusOf(placed.identity.correlationId), (s) => s === "compensated", "compensated", advance)
+      assert.deepStrictEqual(received.map((r) => r.type), [F.ReserveStock.type])
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a start message stored twice (past the duplicate window) starts one run; the copy is a duplicate", () =>
+    Effect.gen(function*() {
+      yield* F.topology()
+      const received: Array<F.Received> = []
+      yield* F.services(() => ({}), received)
+      const runner = yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      const log = yield* EventLog.EventLog
+      const placed = yield* place("o-8")
+      yield* TestClock.adjust("5 minutes")
+      const again = yield* log.append("shop.evt.orders.placed", placed)
+      assert.strictEqual(again.duplicate, false)
+      yield* Wait.until(statusOf(placed.identity.correlationId), (s) => s === "completed", "completed", advance)
+      // placed twice, three replies, and the saga's own OrderConfirmed (not handled: ignored)
+      yield* Wait.until(runner.stats, (s) => s.consumer.acked === 6, "every event acked", advance)
+      const stats = yield* runner.stats
+      assert.strictEqual(stats.applied, 4)
+      assert.strictEqual(stats.duplicates, 1)
+      assert.strictEqual(stats.ignored, 1)
+      assert.strictEqual(received.filter((r) => r.type === F.ReserveStock.type).length, 1)
+    }).pipe(Effect.provide(Live)))
 })
