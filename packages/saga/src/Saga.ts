@@ -7,14 +7,14 @@
  *   name: "checkout",
  *   state: Schema.Struct({ orderId: Schema.String, paid: Schema.Boolean }),
  *   initial: { orderId: "", paid: false },
- *   on: [
- *     Saga.on(OrderPlaced, (state, order) =>
+ *   on: (on) => [
+ *     on(OrderPlaced, (state, order) =>
  *       Saga.transition({ ...state, orderId: order.orderId }, {
  *         send: [Saga.send("payments.charge", ChargePayment, { orderId: order.orderId })],
  *         schedule: [Saga.timeout(PaymentTimedOut, { orderId: order.orderId }, { after: "30 seconds" })]
  *       }), { starts: true }),
- *     Saga.on(PaymentCharged, (state) => Saga.complete({ ...state, paid: true }, { cancel: ["PaymentTimedOut"] })),
- *     Saga.on(PaymentTimedOut, (state) => Saga.compensate(state))
+ *     on(PaymentCharged, (state) => Saga.complete({ ...state, paid: true }, { cancel: ["PaymentTimedOut"] })),
+ *     on(PaymentTimedOut, (state) => Saga.compensate(state))
  *   ]
  * })
  * ```
@@ -205,6 +205,31 @@ export interface Saga<S, E = never, R = never> {
 }
 
 /**
+ * `on` with the state type fixed: what `make` passes to its `on` option.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OnConstructor<S> = <D extends Message.Any, E = never, R = never>(
+  definition: D,
+  handle: (state: S, payload: Message.Payload<D>, context: Context) => Decision<S> | Effect.Effect<Decision<S>, E, R>,
+  options?: OnOptions<D>
+) => On<S, E, R>
+
+/**
+ * Options of `on`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OnOptions<D extends Message.Any> {
+  /** Whether the message may start a new instance (default `false`). */
+  readonly starts?: boolean | undefined
+  /** The instance id from the decoded payload (default: the saga's `correlate`). */
+  readonly correlate?: ((payload: Message.Payload<D>, envelope: Envelope.Envelope) => string | undefined) | undefined
+}
+
+/**
  * Options of `make`.
  *
  * @since 0.1.0
@@ -219,8 +244,11 @@ export interface MakeOptions<S, E, R> {
   readonly initial: NoInfer<S> | ((envelope: Envelope.Envelope) => NoInfer<S>)
   /** The instance id of a message (default: its correlation id). */
   readonly correlate?: ((envelope: Envelope.Envelope) => string | undefined) | undefined
-  /** The handlers, one per message type. */
-  readonly on: ReadonlyArray<On<NoInfer<S>, E, R>>
+  /**
+   * The handlers, one per message type: a function of `on`, the handler
+   * constructor typed by the state (so that handlers need no annotation).
+   */
+  readonly on: (on: OnConstructor<S>) => ReadonlyArray<On<S, E, R>>
   /** See `Saga.timeoutSubject`. */
   readonly timeoutSubject?: string | undefined
 }
@@ -247,7 +275,7 @@ export const make = <S, E = never, R = never>(options: MakeOptions<S, E, R>): Sa
   if (typeof options.name !== "string" || !sagaName.test(options.name)) {
     problems.push(`a saga's name must be 1 to 128 letters, digits or "_-.:", got ${JSON.stringify(options.name)}`)
   }
-  for (const h of options.on) {
+  for (const h of options.on(on)) {
     if (handlers.has(h.definition.type)) problems.push(`two handlers for ${h.definition.type}`)
     else handlers.set(h.definition.type, h)
   }
@@ -297,10 +325,7 @@ export const validate = <S, E, R>(saga: Saga<S, E, R>): Result.Result<void, Saga
 export const on = <D extends Message.Any, S, E = never, R = never>(
   definition: D,
   handle: (state: S, payload: Message.Payload<D>, context: Context) => Decision<S> | Effect.Effect<Decision<S>, E, R>,
-  options?: {
-    readonly starts?: boolean | undefined
-    readonly correlate?: ((payload: Message.Payload<D>, envelope: Envelope.Envelope) => string | undefined) | undefined
-  }
+  options?: OnOptions<D>
 ): On<S, E, R> => ({
   definition,
   handle: (state, payload, context) => {
@@ -846,7 +871,7 @@ export const steps = <D extends Message.Any>(options: StepsOptions<D>): Saga<Ste
     state: StepsState,
     initial: { start: null, results: {}, step: 0, reason: null, timedOut: null, queue: [], attempt: 0, failures: [] },
     correlate: options.correlate,
-    on: handlers,
+    on: () => handlers,
     timeoutSubject: options.timeoutSubject
   })
   const problems: Array<string> = []
