@@ -49,3 +49,10 @@ export * as SagaEngine from "./SagaEngine.ts"
  * @since 0.1.0
  */
 export * as SagaRunner from "./SagaRunner.ts"
+
+/**
+ * Queries: one instance with its state and pending timeouts, instances by status, history.
+ *
+ * @since 0.1.0
+ */
+export * as SagaQuery from "./SagaQuery.ts"

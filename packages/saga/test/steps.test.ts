@@ -11,7 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
-import { SagaMemory, SagaRunner, SagaStore } from "../src/index.ts"
+import { SagaMemory, SagaQuery, SagaRunner, SagaStore } from "../src/index.ts"
 import * as F from "./fixtures.ts"
 
 const Live = SagaMemory.layer.pipe(Layer.provideMerge(MemoryTransport.layer), Layer.merge(IdGenerator.layer))
@@ -110,10 +110,8 @@ describe("Saga.steps (memory)", () => {
       yield* F.topology()
       const received: Array<F.Received> = []
       yield* F.services(() => ({ silentAt: "payment" }), received)
-      const runner = yield* SagaRunner.run(F.checkout({ paymentTimeout: "30 seconds" }), {
-        stream: F.stream,
-        consumer: "checkout"
-      })
+      const saga = F.checkout({ paymentTimeout: "30 seconds" })
+      const runner = yield* SagaRunner.run(saga, { stream: F.stream, consumer: "checkout" })
       const placed = yield* place("o-3")
       const id = placed.identity.correlationId
       yield* Wait.until(
@@ -122,8 +120,14 @@ describe("Saga.steps (memory)", () => {
         "the payment timeout is pending",
         advance
       )
-      const [pending] = yield* SagaStore.SagaStore.use((s) => s.timeouts("checkout", id))
-      assert.strictEqual(pending!.name, "step:payment")
+      const view = Option.getOrThrow(yield* SagaQuery.get(saga, id))
+      assert.strictEqual(view.status, "running")
+      assert.strictEqual(view.version, 2)
+      assert.strictEqual(view.state.step, 1)
+      assert.deepStrictEqual(view.state.results, { [F.StockReserved.type]: { orderId: "o-3", reservation: "r-o-3" } })
+      assert.deepStrictEqual(view.timeouts.map((t) => [t.name, t.type, t.dueAt - view.updatedAt]), [
+        ["step:payment", "herald.saga.StepTimedOut", 30_000]
+      ])
       yield* Wait.until(statusOf(id), (s) => s === "compensated", "saga compensated", advance)
       assert.deepStrictEqual(received.map((r) => r.type), [F.ReserveStock.type, F.ChargePayment.type, F.ReleaseStock.type])
       const instance = Option.getOrThrow(yield* SagaStore.SagaStore.use((s) => s.load("checkout", id)))
@@ -212,8 +216,21 @@ describe("Saga.steps (memory)", () => {
         instance.failure,
         "shipping failed: shipping.Failed; compensation failed: payment: payments.RefundFailed (attempt 3 of 3)"
       )
-      const list = yield* SagaStore.SagaStore.use((s) => s.list({ saga: "checkout", status: "compensation-failed" }))
+      const list = yield* SagaQuery.list("checkout", { status: "compensation-failed" })
       assert.deepStrictEqual(list.map((i) => i.id), [id])
+      const history = yield* SagaQuery.history("checkout", id)
+      assert.deepStrictEqual(history.map((h) => [h.trigger.type, h.status, h.outgoing.map((o) => o.type)]), [
+        [F.OrderPlaced.type, "running", [F.ReserveStock.type]],
+        [F.StockReserved.type, "running", [F.ChargePayment.type]],
+        [F.PaymentCharged.type, "running", [F.ShipOrder.type]],
+        [F.ShippingFailed.type, "compensating", [F.RefundPayment.type]],
+        [F.RefundFailed.type, "compensating", []],
+        ["herald.saga.CompensationRetry", "compensating", [F.RefundPayment.type]],
+        [F.RefundFailed.type, "compensating", []],
+        ["herald.saga.CompensationRetry", "compensating", [F.RefundPayment.type]],
+        [F.RefundFailed.type, "compensating", [F.ReleaseStock.type]],
+        [F.StockReleased.type, "compensation-failed", [F.OrderCancelled.type]]
+      ])
     }).pipe(Effect.provide(Live)))
 
   it.effect("a failure at the first step ends compensated with nothing to undo", () =>
