@@ -18,20 +18,30 @@ describe("READMEs", () => {
   })
 
   it("the top README's example runs", () => {
-    const [example] = blocks(path.join(root, "README.md"))
-    expect(example).toBeDefined()
-    const dir = fs.mkdtempSync(path.join(import.meta.dirname, "..", ".run-"))
-    try {
-      const file = path.join(dir, "example.ts")
-      fs.writeFileSync(file, example!.code)
-      const output = execFileSync(
-        process.execPath,
-        ["--conditions=@herald/source", "--disable-warning=ExperimentalWarning", file],
-        { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 }
-      )
-      expect(output).toContain("billing o-1")
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
+    expect(runFirstExample("README.md")).toContain("billing o-1")
+  })
+
+  it("the saga README's example runs and prints both runs", () => {
+    const output = runFirstExample("packages/saga/README.md")
+    expect(output).toContain("completed: OrderPlaced → CardCharged → OrderShipped\n")
+    expect(output).toContain("compensated: OrderPlaced → CardCharged → ShippingFailed → CardRefunded\n")
   })
 })
+
+/** Runs the first ts block of a README with Node, from the sources; answers its standard output. */
+const runFirstExample = (readme: string): string => {
+  const [example] = blocks(path.join(root, readme))
+  expect(example).toBeDefined()
+  const dir = fs.mkdtempSync(path.join(import.meta.dirname, "..", ".run-"))
+  try {
+    const file = path.join(dir, "example.ts")
+    fs.writeFileSync(file, example!.code)
+    return execFileSync(
+      process.execPath,
+      ["--conditions=@herald/source", "--disable-warning=ExperimentalWarning", file],
+      { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 }
+    )
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
