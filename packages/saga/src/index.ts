@@ -56,3 +56,18 @@ export * as SagaRunner from "./SagaRunner.ts"
  * @since 0.1.0
  */
 export * as SagaQuery from "./SagaQuery.ts"
+
+/**
+ * The SQL store (PostgreSQL and SQLite), with outgoing messages in the
+ * outbox, in the commit's transaction.
+ *
+ * @since 0.1.0
+ */
+export * as SagaSql from "./SagaSql.ts"
+
+/**
+ * The SQL store's tables: migrations and DDL.
+ *
+ * @since 0.1.0
+ */
+export * as SagaMigrations from "./SagaMigrations.ts"
