@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import { Subject } from "@herald/subject"
 import { EventLog, Wire } from "@herald/transport"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -48,6 +49,20 @@ export const make: Effect.Effect<SagaStore.SagaStore["Service"], never, EventLog
     Effect.suspend(() => {
       const encoded: Array<Pending> = []
       for (const o of c.outgoing) {
+        // A subject the EventLog refuses would stay at the head of the queue, holding back every later message.
+        const subject = Subject.make(o.subject)
+        if (subject._tag === "Failure") {
+          return Effect.fail(
+            SagaError.make(
+              new SagaError.InvalidTransition({
+                saga: c.saga,
+                id: c.id,
+                detail: `outgoing ${o.envelope.type} on ${o.subject}: ${subject.failure.message}`,
+                cause: subject.failure
+              })
+            )
+          )
+        }
         const raw = Wire.encode(o.envelope)
         if (raw._tag === "Failure") {
           return Effect.fail(
