@@ -164,6 +164,35 @@ const toTimeout = (row: TimeoutRow): SagaStore.Timeout => ({
   message: { headers: JSON.parse(row.headers) as Record<string, string>, body: Uint8Array.from(row.body) }
 })
 
+/**
+ * Decodes rows; a row whose JSON columns do not parse (edited by hand) is a
+ * `CorruptState` of its instance rather than a defect.
+ */
+const decodeRows = <Row extends { readonly saga: string; readonly id: string }, A>(
+  rows: ReadonlyArray<Row>,
+  decode: (row: Row) => A
+): Effect.Effect<ReadonlyArray<A>, SagaError.SagaError> =>
+  Effect.suspend(() => {
+    const decoded: Array<A> = []
+    for (const row of rows) {
+      try {
+        decoded.push(decode(row))
+      } catch (cause) {
+        return Effect.fail(
+          SagaError.make(
+            new SagaError.CorruptState({
+              saga: row.saga,
+              id: row.id,
+              detail: `a stored JSON column does not parse: ${cause instanceof Error ? cause.message : String(cause)}`,
+              cause
+            })
+          )
+        )
+      }
+    }
+    return Effect.succeed(decoded)
+  })
+
 /** Fails the commit's transaction so that it rolls back, then becomes `"conflict"`. */
 class ConflictSignal {
   readonly _tag = "ConflictSignal"
@@ -391,8 +420,9 @@ export const make: (
 
     const load = (saga: string, id: string) =>
       sql<InstanceRow>`SELECT ${sql.literal(instanceColumns)} FROM ${instances} WHERE saga = ${saga} AND id = ${id}`.pipe(
-        Effect.map((rows) => rows.length === 0 ? Option.none<SagaStore.Instance>() : Option.some(toInstance(rows[0]!))),
-        Effect.mapError(failed("load"))
+        Effect.mapError(failed("load")),
+        Effect.flatMap((rows) => decodeRows(rows, toInstance)),
+        Effect.map((instances) => Option.fromNullishOr(instances[0]))
       )
 
     const processed = (saga: string, messageId: string) =>
@@ -409,8 +439,8 @@ export const make: (
         return sql<TimeoutRow>`SELECT ${
           sql.literal(timeoutColumns)
         } FROM ${timeouts} WHERE ${where} ORDER BY due_at, ${text("token")} LIMIT ${checked.success}`.pipe(
-          Effect.map((rows): ReadonlyArray<SagaStore.Timeout> => rows.map(toTimeout)),
-          Effect.mapError(failed("due"))
+          Effect.mapError(failed("due")),
+          Effect.flatMap((rows) => decodeRows(rows, toTimeout))
         )
       })
 
@@ -418,8 +448,8 @@ export const make: (
       sql<TimeoutRow>`SELECT ${sql.literal(timeoutColumns)} FROM ${timeouts} WHERE saga = ${saga} AND id = ${id} ORDER BY due_at, ${
         text("token")
       }`.pipe(
-        Effect.map((rows): ReadonlyArray<SagaStore.Timeout> => rows.map(toTimeout)),
-        Effect.mapError(failed("timeouts"))
+        Effect.mapError(failed("timeouts")),
+        Effect.flatMap((rows) => decodeRows(rows, toTimeout))
       )
 
     const list = (query?: SagaStore.Query) =>
@@ -433,8 +463,8 @@ export const make: (
         return sql<InstanceRow>`SELECT ${sql.literal(instanceColumns)} FROM ${instances} WHERE ${where} ORDER BY updated_at, ${
           text("id")
         }, ${text("saga")} LIMIT ${checked.success}`.pipe(
-          Effect.map((rows): ReadonlyArray<SagaStore.Instance> => rows.map(toInstance)),
-          Effect.mapError(failed("list"))
+          Effect.mapError(failed("list")),
+          Effect.flatMap((rows) => decodeRows(rows, toInstance))
         )
       })
 
@@ -442,8 +472,8 @@ export const make: (
       sql<TransitionRow>`SELECT ${
         sql.literal(transitionColumns)
       } FROM ${transitions} WHERE saga = ${saga} AND id = ${id} ORDER BY version`.pipe(
-        Effect.map((rows): ReadonlyArray<SagaStore.HistoryEntry> => rows.map(toHistory)),
-        Effect.mapError(failed("history"))
+        Effect.mapError(failed("history")),
+        Effect.flatMap((rows) => decodeRows(rows, toHistory))
       )
 
     const finished = (before: number) => sql`status IN ${sql.in(finalStatuses)} AND updated_at < ${before}`

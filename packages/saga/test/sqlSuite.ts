@@ -218,6 +218,50 @@ export const sqlSuite = <S>(name: string, options: SqlSuiteOptions<S>) =>
         assert.deepStrictEqual(yield* counts(names), before)
       }))
 
+    test("a row whose JSON does not parse is a CorruptState of its instance, not a defect", (names) =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const sql = yield* SqlClient.SqlClient
+        yield* s.commit(commitOf({ n: 1, schedule: [timeout("order", "o-1", "A", 101, 5_000)] }))
+        yield* s.commit(commitOf({ n: 2, id: "o-2" }))
+        yield* sql`UPDATE ${sql(`${names.prefix}_instances`)} SET state = '{broken' WHERE id = 'o-1'`
+        yield* sql`UPDATE ${sql(`${names.prefix}_transitions`)} SET outgoing = 'nope' WHERE id = 'o-1'`
+        yield* sql`UPDATE ${sql(`${names.prefix}_timeouts`)} SET headers = '' WHERE id = 'o-1'`
+        const failures = [
+          yield* Effect.flip(s.load("order", "o-1")),
+          yield* Effect.flip(s.list()),
+          yield* Effect.flip(s.history("order", "o-1")),
+          yield* Effect.flip(s.timeouts("order", "o-1")),
+          yield* Effect.flip(s.due(10_000, 10))
+        ]
+        for (const error of failures) {
+          assert.strictEqual(error.reason._tag, "CorruptState")
+          const reason = error.reason as SagaError.CorruptState
+          assert.deepStrictEqual([reason.saga, reason.id], ["order", "o-1"])
+          assert.isFalse(error.isRetryable)
+        }
+        assert.strictEqual(Option.getOrThrow(yield* s.load("order", "o-2")).version, 1)
+      }))
+
+    test("a schema-qualified prefix: tables in that schema, the store works on them", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const names = uniqueNames()
+        const schema = options.dialect === "pg" ? `${names.prefix}_app` : "main"
+        if (options.dialect === "pg") yield* sql`CREATE SCHEMA ${sql(schema)}`
+        const prefix = `${schema}.${names.prefix}`
+        const s = yield* SagaSql.make({ prefix })
+        const a = timeout("order", "o-1", "A", 101, 5_000)
+        assert.strictEqual(yield* s.commit(commitOf({ n: 1, schedule: [a], outgoing: [outgoing(1)] })), "committed")
+        assert.strictEqual(yield* s.commit(commitOf({ n: 2, expectedVersion: 1, status: "completed" })), "committed")
+        assert.deepStrictEqual(yield* s.timeouts("order", "o-1"), [a])
+        assert.strictEqual((yield* s.history("order", "o-1")).length, 2)
+        assert.strictEqual(yield* count(`${schema}.${names.prefix}_instances`), 1)
+        assert.strictEqual(yield* s.deleteFinished(10_000), 1)
+        assert.deepStrictEqual(yield* s.list(), [])
+        assert.strictEqual(yield* count(`${schema}.${names.prefix}_migrations`), 1)
+      }).pipe(Effect.provide(outboxOn(uniqueNames().outbox))))
+
     test("a limit that is not a non-negative integer is an InvalidConfig", () =>
       Effect.gen(function*() {
         const s = yield* store
