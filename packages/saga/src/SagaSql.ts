@@ -42,6 +42,15 @@
  * row). Statements touch keys in the same order in every commit, so they do
  * not deadlock. SQLite has one writer.
  *
+ * Errors: a failed statement is a `StoreError` classified by
+ * `StoreFault.classify` (retryable unless the data caused it); an outbox
+ * failure is a `StoreError` when it is the database's, an
+ * `InvalidTransition` when the message was refused. A commit that the
+ * tables cannot hold (a state that is not JSON, an unknown status, two
+ * scheduled timeouts with one name, an outgoing message on an invalid
+ * subject) is an `InvalidTransition`, refused before the transaction
+ * opens. A stored row whose JSON does not parse is a `CorruptState`.
+ *
  * Statements run without the client's name transforms; the tables are
  * created by `SagaMigrations` (at start, unless `migrate: false`).
  *
