@@ -36,7 +36,8 @@ interface Pending {
 export const make: Effect.Effect<SagaStore.SagaStore["Service"], never, EventLog.EventLog> = Effect.gen(function*() {
   const log = yield* EventLog.EventLog
   const instances = new Map<string, SagaStore.Instance>()
-  const processed = new Set<string>()
+  // (saga, message id) → the instance that processed it
+  const processed = new Map<string, string>()
   const history = new Map<string, Array<SagaStore.HistoryEntry>>()
   const timeouts = new Map<string, SagaStore.Timeout>()
   const queue: Array<Pending> = []
@@ -94,7 +95,7 @@ export const make: Effect.Effect<SagaStore.SagaStore["Service"], never, EventLog
         updatedAt: c.now,
         failure: c.failure
       })
-      processed.add(keyOf(c.saga, c.trigger.messageId))
+      processed.set(keyOf(c.saga, c.trigger.messageId), key)
       if (c.fired !== undefined) timeouts.delete(c.fired)
       const cancelled = new Set([...c.cancel, ...c.schedule.map((t) => t.name)])
       for (const t of timeoutsOf(c.saga, c.id)) if (cancelled.has(t.name)) timeouts.delete(t.token)
@@ -164,6 +165,7 @@ export const make: Effect.Effect<SagaStore.SagaStore["Service"], never, EventLog
           if (SagaStore.isFinal(i.status) && i.updatedAt < before) {
             instances.delete(key)
             history.delete(key)
+            for (const [message, owner] of processed) if (owner === key) processed.delete(message)
             for (const t of timeoutsOf(i.saga, i.id)) timeouts.delete(t.token)
             n++
           }

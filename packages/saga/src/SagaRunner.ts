@@ -172,7 +172,11 @@ export const run = <S, E, R>(
 
     const batch = options.timeoutBatch ?? 100
     const tick: Effect.Effect<void, SagaError.SagaError> = Effect.gen(function*() {
-      yield* store.flush
+      // Held messages go out first; a failing append does not hold the timeouts back.
+      yield* Effect.catch(
+        store.flush,
+        (error) => Effect.logWarning(`saga ${saga.name}: held messages not appended yet; tried again next tick`, error)
+      )
       const now = yield* Clock.currentTimeMillis
       const due = yield* store.due(now, batch, saga.name)
       for (const timeout of due) {

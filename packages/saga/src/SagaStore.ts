@@ -247,8 +247,11 @@ export class SagaStore extends Context.Service<SagaStore, {
    */
   readonly flush: Effect.Effect<number, SagaError.SagaError>
   /**
-   * Deletes finished instances (and their history) last updated before
-   * `before`; answers how many.
+   * Deletes finished instances last updated before `before`, with their
+   * history, their record of processed messages and any timeouts; answers
+   * how many. A message of a deleted instance delivered again afterwards is
+   * no longer recognised (a start message would start a new run): keep
+   * finished instances longer than any redelivery or replay can reach.
    */
   readonly deleteFinished: (before: number) => Effect.Effect<number, SagaError.SagaError>
 }>()("@herald/saga/SagaStore") {}

@@ -39,6 +39,8 @@ export interface CheckoutOptions {
   readonly name?: string
   readonly paymentTimeout?: Duration.Input | undefined
   readonly compensationAttempts?: number | undefined
+  /** The backoff of a failed compensation: attempt × this many milliseconds (default 1000). */
+  readonly backoffUnit?: number | undefined
 }
 
 export const checkout = (options?: CheckoutOptions) =>
@@ -46,7 +48,7 @@ export const checkout = (options?: CheckoutOptions) =>
     name: options?.name ?? "checkout",
     start: OrderPlaced,
     compensationAttempts: options?.compensationAttempts ?? 3,
-    compensationBackoff: (attempt) => `${attempt} seconds`,
+    compensationBackoff: (attempt) => Duration.millis(attempt * (options?.backoffUnit ?? 1000)),
     steps: (step) => [
       step({
         name: "stock",
@@ -83,9 +85,17 @@ export const checkout = (options?: CheckoutOptions) =>
     ]
   })
 
-export const topology = (options?: { readonly ackWait?: Duration.Input; readonly maxDeliver?: number; readonly sagaConsumer?: string }) =>
+export const topology = (options?: {
+  readonly ackWait?: Duration.Input
+  readonly maxDeliver?: number
+  readonly sagaConsumer?: string
+  readonly duplicateWindow?: Duration.Input
+}) =>
   Topology.ensure({
-    streams: [{ name: stream, subjects: ["shop.>"] }, Topology.deadLetterStream()],
+    streams: [
+      { name: stream, subjects: ["shop.>"], duplicateWindow: options?.duplicateWindow ?? "2 minutes" },
+      Topology.deadLetterStream()
+    ],
     consumers: [
       {
         stream,

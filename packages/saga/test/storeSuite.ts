@@ -469,6 +469,11 @@ export const storeSuite = <S>(name: string, harness: Harness<S>) =>
           assert.deepStrictEqual(yield* s.history(saga, id), [])
           assert.deepStrictEqual(yield* s.timeouts(saga, id), [])
         }
+        // their processed messages are forgotten with them; the others' are kept
+        assert.deepStrictEqual(
+          yield* Effect.forEach([10, 11, 70, 60, 61], (n) => s.processed(n === 70 ? "billing" : "order", `m-${n}`)),
+          [false, false, false, true, true]
+        )
         assert.deepStrictEqual((yield* s.list()).map((i) => i.id), ["d", "e", "f", "c"])
         assert.deepStrictEqual(yield* s.due(Number.MAX_SAFE_INTEGER, 100), [c, d, e, f])
         for (const id of ["c", "d", "e", "f"]) assert.strictEqual((yield* s.history("order", id)).length, 2)

@@ -1,22 +1,29 @@
 /**
- * `Saga.steps` on the in-memory transport and the memory store, under
- * `TestClock`.
+ * `Saga.steps` end to end on the in-memory transport, run on each store
+ * (memory under `TestClock`; SQLite and PostgreSQL on the live clock, with
+ * the outbox relay carrying the saga's messages).
  */
-import { CausationTree, IdGenerator } from "@herald/identity"
-import { MemoryTransport, Wait } from "@herald/testing"
+import { CausationTree } from "@herald/identity"
+import { Wait } from "@herald/testing"
 import { EventLog } from "@herald/transport"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
-import { SagaMemory, SagaQuery, SagaRunner, SagaStore } from "../src/index.ts"
+import type { IdGenerator } from "@herald/identity"
+import type { Topology } from "@herald/transport"
+import { SagaQuery, SagaRunner, SagaStore } from "../src/index.ts"
 import * as F from "./fixtures.ts"
 
-const Live = SagaMemory.layer.pipe(Layer.provideMerge(MemoryTransport.layer), Layer.merge(IdGenerator.layer))
-
-const advance = { advance: TestClock.adjust, bound: "10 minutes" } as const
+export interface Harness {
+  /** A fresh store, transport and (for SQL) outbox relay for one test. */
+  readonly fresh: () => Layer.Layer<SagaStore.SagaStore | EventLog.EventLog | Topology.Topology | IdGenerator.IdGenerator, unknown>
+  /** `test`: under `TestClock` (long durations, no waiting); `live`: short durations, real waits. */
+  readonly clock: "test" | "live"
+}
 
 const place = (orderId: string, total = 10) =>
   Effect.gen(function*() {
@@ -38,18 +45,39 @@ const stored = Effect.gen(function*() {
   return Array.from(all)
 })
 
-describe("Saga.steps (memory)", () => {
-  it.effect("happy path: three steps in order, completed, the confirmation published, the causation tree complete", () =>
+export const stepsSuite = (harness: Harness) => {
+  const test = harness.clock === "test"
+  const advance = test ? { advance: TestClock.adjust, bound: "10 minutes" } as const : { bound: "60 seconds" } as const
+  /** Lets time pass: the test clock moves, or the test sleeps. */
+  const pass = (d: Duration.Input) => test ? TestClock.adjust(d) : Effect.sleep(d)
+  const paymentTimeout = test ? Duration.seconds(30) : Duration.millis(600)
+  const paymentTimeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(paymentTimeout))
+  const backoffUnit = test ? 1000 : 50
+  const runnerOptions: SagaRunner.Options = {
+    stream: F.stream,
+    consumer: "checkout",
+    ...(test ? {} : { timeoutInterval: Duration.millis(50) })
+  }
+  const topology = () => F.topology({ duplicateWindow: test ? Duration.minutes(2) : Duration.millis(300) })
+  const checkout = (options?: F.CheckoutOptions) => F.checkout({ backoffUnit, ...options })
+  const tc = (title: string, body: () => Effect.Effect<void, unknown, SagaStore.SagaStore | EventLog.EventLog | Topology.Topology | IdGenerator.IdGenerator | import("effect/Scope").Scope>) =>
+    test
+      ? it.effect(title, () => Effect.provide(body(), harness.fresh()))
+      : it.live(title, () => Effect.provide(Effect.scoped(body()), harness.fresh()), 90_000)
+
+
+  tc("happy path: three steps in order, completed, the confirmation published, the causation tree complete", () =>
     Effect.gen(function*() {
-      yield* F.topology()
+      yield* topology()
       const received: Array<F.Received> = []
       yield* F.services(() => ({}), received)
-      const runner = yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      const runner = yield* SagaRunner.run(checkout(), runnerOptions)
       const placed = yield* place("o-1")
       const id = placed.identity.correlationId
       yield* Wait.until(statusOf(id), (s) => s === "completed", "saga completed", advance)
       assert.deepStrictEqual(received.map((r) => r.type), [F.ReserveStock.type, F.ChargePayment.type, F.ShipOrder.type])
-      const messages = yield* stored
+      // the last transition's messages may still be on their way (the outbox relay)
+      const messages = yield* Wait.until(stored, (all) => all.some((m) => m.envelope.type === F.OrderConfirmed.type), "confirmation stored", advance)
       const confirmed = messages.filter((m) => m.envelope.type === F.OrderConfirmed.type)
       assert.strictEqual(confirmed.length, 1)
       // every message of the run, saga outputs and replies alike, in one tree rooted at the order
@@ -67,14 +95,14 @@ describe("Saga.steps (memory)", () => {
       const stats = yield* runner.stats
       assert.strictEqual(stats.applied, 4)
       assert.strictEqual(stats.duplicates, 0)
-    }).pipe(Effect.provide(Live)))
+    }))
 
-  it.effect("failure at step 3: the refund, then the stock release, each sent once, in that order", () =>
+  tc("failure at step 3: the refund, then the stock release, each sent once, in that order", () =>
     Effect.gen(function*() {
-      yield* F.topology()
+      yield* topology()
       const received: Array<F.Received> = []
       yield* F.services(() => ({ failAt: "shipping" }), received)
-      yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      yield* SagaRunner.run(checkout(), runnerOptions)
       const placed = yield* place("o-2")
       const id = placed.identity.correlationId
       yield* Wait.until(statusOf(id), (s) => s === "compensated", "saga compensated", advance)
@@ -85,7 +113,7 @@ describe("Saga.steps (memory)", () => {
         F.RefundPayment.type,
         F.ReleaseStock.type
       ])
-      const messages = yield* stored
+      const messages = yield* Wait.until(stored, (all) => all.some((m) => m.envelope.type === F.OrderCancelled.type), "cancellation stored", advance)
       const commands = messages.filter((m) => m.envelope.kind === "command").map((m) => m.envelope.type)
       assert.deepStrictEqual(commands, [
         F.ReserveStock.type,
@@ -103,15 +131,15 @@ describe("Saga.steps (memory)", () => {
       assert.strictEqual(instance.failure, "shipping failed: shipping.Failed")
       const cancelled = messages.filter((m) => m.envelope.type === F.OrderCancelled.type)
       assert.strictEqual(cancelled.length, 1)
-    }).pipe(Effect.provide(Live)))
+    }))
 
-  it.effect("a step's timeout under TestClock compensates the completed steps only", () =>
+  tc("a step's timeout compensates the completed steps only", () =>
     Effect.gen(function*() {
-      yield* F.topology()
+      yield* topology()
       const received: Array<F.Received> = []
       yield* F.services(() => ({ silentAt: "payment" }), received)
-      const saga = F.checkout({ paymentTimeout: "30 seconds" })
-      const runner = yield* SagaRunner.run(saga, { stream: F.stream, consumer: "checkout" })
+      const saga = checkout({ paymentTimeout })
+      const runner = yield* SagaRunner.run(saga, runnerOptions)
       const placed = yield* place("o-3")
       const id = placed.identity.correlationId
       yield* Wait.until(
@@ -126,28 +154,28 @@ describe("Saga.steps (memory)", () => {
       assert.strictEqual(view.state.step, 1)
       assert.deepStrictEqual(view.state.results, { [F.StockReserved.type]: { orderId: "o-3", reservation: "r-o-3" } })
       assert.deepStrictEqual(view.timeouts.map((t) => [t.name, t.type, t.dueAt - view.updatedAt]), [
-        ["step:payment", "herald.saga.StepTimedOut", 30_000]
+        ["step:payment", "herald.saga.StepTimedOut", paymentTimeoutMillis]
       ])
       yield* Wait.until(statusOf(id), (s) => s === "compensated", "saga compensated", advance)
       assert.deepStrictEqual(received.map((r) => r.type), [F.ReserveStock.type, F.ChargePayment.type, F.ReleaseStock.type])
       const instance = Option.getOrThrow(yield* SagaStore.SagaStore.use((s) => s.load("checkout", id)))
-      assert.strictEqual(instance.failure, "payment timed out after 30000 ms")
+      assert.strictEqual(instance.failure, `payment timed out after ${paymentTimeoutMillis} ms`)
       assert.deepStrictEqual(yield* SagaStore.SagaStore.use((s) => s.timeouts("checkout", id)), [])
       const stats = yield* runner.stats
       assert.strictEqual(stats.timeoutsFired, 1)
       assert.strictEqual(stats.staleTimeouts, 0)
-    }).pipe(Effect.provide(Live)))
+    }))
 
-  it.effect("a runner stopped while a timeout is pending: the next runner fires it exactly once", () =>
+  tc("a runner stopped while a timeout is pending: the next runner fires it exactly once", () =>
     Effect.gen(function*() {
-      yield* F.topology()
+      yield* topology()
       const received: Array<F.Received> = []
       yield* F.services(() => ({ silentAt: "payment" }), received)
-      const saga = F.checkout({ paymentTimeout: "30 seconds" })
+      const saga = checkout({ paymentTimeout })
       const placed = yield* place("o-4")
       const id = placed.identity.correlationId
       yield* Effect.scoped(Effect.gen(function*() {
-        yield* SagaRunner.run(saga, { stream: F.stream, consumer: "checkout" })
+        yield* SagaRunner.run(saga, runnerOptions)
         yield* Wait.until(
           SagaStore.SagaStore.use((s) => s.timeouts("checkout", id)),
           (t) => t.length === 1,
@@ -156,25 +184,25 @@ describe("Saga.steps (memory)", () => {
         )
       }))
       // no runner while the timeout comes due
-      yield* TestClock.adjust("2 minutes")
+      yield* pass(paymentTimeoutMillis * 4)
       assert.strictEqual(yield* statusOf(id), "running")
-      const second = yield* SagaRunner.run(saga, { stream: F.stream, consumer: "checkout" })
-      const third = yield* SagaRunner.run(saga, { stream: F.stream, consumer: "checkout" })
+      const second = yield* SagaRunner.run(saga, runnerOptions)
+      const third = yield* SagaRunner.run(saga, runnerOptions)
       yield* Wait.until(statusOf(id), (s) => s === "compensated", "saga compensated", advance)
-      yield* TestClock.adjust("10 seconds")
+      yield* pass(paymentTimeoutMillis / 3)
       const fired = (yield* second.stats).timeoutsFired + (yield* third.stats).timeoutsFired
       assert.strictEqual(fired, 1)
       const history = yield* SagaStore.SagaStore.use((s) => s.history("checkout", id))
       assert.strictEqual(history.filter((h) => h.trigger.type === "herald.saga.StepTimedOut").length, 1)
       assert.strictEqual(received.filter((r) => r.type === F.ReleaseStock.type).length, 1)
-    }).pipe(Effect.provide(Live)))
+    }))
 
-  it.effect("a compensation that fails twice then succeeds: retried with backoff, then the next one runs", () =>
+  tc("a compensation that fails twice then succeeds: retried with backoff, then the next one runs", () =>
     Effect.gen(function*() {
-      yield* F.topology()
+      yield* topology()
       const received: Array<F.Received> = []
       yield* F.services(() => ({ failAt: "shipping", refundFailures: 2 }), received)
-      yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      yield* SagaRunner.run(checkout(), runnerOptions)
       const placed = yield* place("o-5")
       const id = placed.identity.correlationId
       yield* Wait.until(statusOf(id), (s) => s === "compensated", "saga compensated", advance)
@@ -191,14 +219,14 @@ describe("Saga.steps (memory)", () => {
       assert.strictEqual(new Set(refunds.map((r) => r.messageId)).size, 3)
       const instance = Option.getOrThrow(yield* SagaStore.SagaStore.use((s) => s.load("checkout", id)))
       assert.strictEqual(instance.failure, "shipping failed: shipping.Failed")
-    }).pipe(Effect.provide(Live)))
+    }))
 
-  it.effect("a compensation that always fails: compensation-failed with the reason, the other compensations done", () =>
+  tc("a compensation that always fails: compensation-failed with the reason, the other compensations done", () =>
     Effect.gen(function*() {
-      yield* F.topology()
+      yield* topology()
       const received: Array<F.Received> = []
       yield* F.services(() => ({ failAt: "shipping", refundFailures: Infinity }), received)
-      yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      yield* SagaRunner.run(checkout(), runnerOptions)
       const placed = yield* place("o-6")
       const id = placed.identity.correlationId
       yield* Wait.until(statusOf(id), (s) => s === "compensation-failed", "compensation failed", advance)
@@ -231,28 +259,28 @@ describe("Saga.steps (memory)", () => {
         [F.RefundFailed.type, "compensating", [F.ReleaseStock.type]],
         [F.StockReleased.type, "compensation-failed", [F.OrderCancelled.type]]
       ])
-    }).pipe(Effect.provide(Live)))
+    }))
 
-  it.effect("a failure at the first step ends compensated with nothing to undo", () =>
+  tc("a failure at the first step ends compensated with nothing to undo", () =>
     Effect.gen(function*() {
-      yield* F.topology()
+      yield* topology()
       const received: Array<F.Received> = []
       yield* F.services(() => ({ failAt: "stock" }), received)
-      yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      yield* SagaRunner.run(checkout(), runnerOptions)
       const placed = yield* place("o-7")
       yield* Wait.until(statusOf(placed.identity.correlationId), (s) => s === "compensated", "compensated", advance)
       assert.deepStrictEqual(received.map((r) => r.type), [F.ReserveStock.type])
-    }).pipe(Effect.provide(Live)))
+    }))
 
-  it.effect("a start message stored twice (past the duplicate window) starts one run; the copy is a duplicate", () =>
+  tc("a start message stored twice (past the duplicate window) starts one run; the copy is a duplicate", () =>
     Effect.gen(function*() {
-      yield* F.topology()
+      yield* topology()
       const received: Array<F.Received> = []
       yield* F.services(() => ({}), received)
-      const runner = yield* SagaRunner.run(F.checkout(), { stream: F.stream, consumer: "checkout" })
+      const runner = yield* SagaRunner.run(checkout(), runnerOptions)
       const log = yield* EventLog.EventLog
       const placed = yield* place("o-8")
-      yield* TestClock.adjust("5 minutes")
+      yield* pass(test ? Duration.minutes(5) : Duration.millis(600))
       const again = yield* log.append("shop.evt.orders.placed", placed)
       assert.strictEqual(again.duplicate, false)
       yield* Wait.until(statusOf(placed.identity.correlationId), (s) => s === "completed", "completed", advance)
@@ -263,5 +291,5 @@ describe("Saga.steps (memory)", () => {
       assert.strictEqual(stats.duplicates, 1)
       assert.strictEqual(stats.ignored, 1)
       assert.strictEqual(received.filter((r) => r.type === F.ReserveStock.type).length, 1)
-    }).pipe(Effect.provide(Live)))
-})
+    }))
+}
