@@ -1,0 +1,823 @@
+/**
+ * The NATS KV saga store: instances, their timeouts, their history and the
+ * messages they send, in one JetStream KV bucket. Import it from
+ * `@herald/saga/kv`; it needs `@herald/transport-nats`'s `NatsConnection`,
+ * `@nats-io/kv`, and an `EventLog` (which `flush` appends to).
+ *
+ * **What is atomic.** NATS KV writes one key at a time, with a
+ * compare-and-set on that key's revision. Everything `commit` must decide
+ * atomically therefore lives in one document per instance, written with one
+ * compare-and-set:
+ *
+ * | key | value | written |
+ * |---|---|---|
+ * | `i.<saga>.<id>` | the instance, the message ids of its last `processedLimit` triggers, its pending timeouts, its outgoing messages not yet appended, its last history entry | by `commit`, compare-and-set on the revision loaded (create-only for a new instance) |
+ * | `h.<saga>.<id>.<version>` | one history entry | before the compare-and-set of the next transition (the document holds the newest) |
+ * | `p.<saga>.<message id>` | the trigger was processed by the saga | after the compare-and-set (and again before the next transition's) |
+ * | `t.<saga>.<token>` | index of a pending timeout: its instance and `dueAt` | before the compare-and-set |
+ * | `o.<saga>.<id>` | index of an instance with outgoing messages to append | before the compare-and-set |
+ *
+ * Every `<...>` is a `keyToken` (any string, escaped into a valid key token).
+ *
+ * **The rules of `SagaStore`, and how they hold here.**
+ *
+ * - `commit` reads the document, answers `"duplicate"` when the trigger is
+ *   in its processed list or has a `p.` key, `"conflict"` when its version is
+ *   not `expectedVersion` or the fired timeout is not in it, then writes the
+ *   new document with a compare-and-set on the revision it read. A refused
+ *   compare-and-set is `"conflict"` (`"duplicate"` when the winner processed
+ *   the same trigger). Nothing the document holds can be half-written.
+ * - The processed list is bounded (`processedLimit`, default 1000 per
+ *   instance); the `p.` keys are not, and outlive `deleteFinished` so that a
+ *   late copy of a trigger does not start a deleted instance again. A `p.`
+ *   key is written after the compare-and-set (before it, a commit that loses
+ *   would mark a message it did not apply): a crash in between leaves it
+ *   missing until the instance's next transition writes it, and until then
+ *   `processed` answers `false` for that trigger (`commit` still answers
+ *   `"duplicate"` from the document).
+ * - The history is complete: the document holds the newest entry, and each
+ *   transition writes the previous one to its `h.` key before its own
+ *   compare-and-set (rewriting an entry already written is harmless).
+ * - Outgoing messages wait in the document (already encoded, `Wire.encode`,
+ *   with their own message ids). `flush` lists the `o.` keys, appends each
+ *   instance's pending messages with `EventLog.appendRaw` in commit order,
+ *   then removes them from the document (compare-and-set, retried). A crash
+ *   or a failure between an append and the removal appends the message again
+ *   on the next flush, with the same `Nats-Msg-Id`: JetStream drops it as a
+ *   duplicate inside the stream's duplicate window (2 minutes by default), so
+ *   a store whose flush can stay broken longer than that can deliver a
+ *   message twice. Order holds per instance; messages of different
+ *   instances are appended instance by instance (by the revision of their
+ *   `o.` key), not interleaved in the global commit order. A message whose
+ *   append fails stops its instance's queue (later ones wait behind it);
+ *   other instances are still flushed, and the flush then fails with the
+ *   first error.
+ * - `due` lists the `t.` keys, keeps those due, and reads their documents:
+ *   only timeouts still in their document are answered, so a cancelled or
+ *   fired timeout whose index entry is left over is never delivered.
+ *
+ * **Index keys and `grace`.** The `t.` and `o.` keys are written before the
+ * compare-and-set, so a crash never leaves a stored timeout or a pending
+ * message without its index entry; a commit that then loses leaves index
+ * entries that point at nothing. `due` and `flush` remove an entry whose
+ * document does not need it only when the entry is older than `grace`
+ * (default 1 minute): a younger one may belong to a commit whose
+ * compare-and-set has not landed yet. The guarantee therefore assumes that
+ * no commit takes longer than `grace` between its first write and its
+ * compare-and-set, and that the clocks of the processes sharing the bucket
+ * are within `grace` of each other.
+ *
+ * **Scans.** `list` and `deleteFinished` scan the instance keys (of one saga
+ * when the query names it); `due` scans the timeout index, `flush` the `o.`
+ * keys, `history` one instance's `h.` keys. A scan lists keys and reads each:
+ * fine for thousands of instances, not for millions. A document that does
+ * not parse is skipped (logged) by the scans, and is a `CorruptState` for
+ * `load`, `commit`, `timeouts` and `history`.
+ *
+ * **Retention.** `deleteFinished` removes an instance's document, history
+ * and index keys, but not an instance whose outgoing messages are not all
+ * appended yet (run `flush` first; a later call deletes it), and never the
+ * `p.` keys. The bucket has no TTL and keeps one revision per key (deleted
+ * keys leave a small purge marker in the bucket's stream).
+ *
+ * A document holds the instance's state, its last `processedLimit` message
+ * ids, its timeouts and its unsent messages: it must fit the server's
+ * maximum payload (1 MB by default).
+ *
+ * @since 0.1.0
+ */
+import { EventLog, Millis, Wire } from "@herald/transport"
+import { NatsConnection } from "@herald/transport-nats"
+import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { Base64 } from "effect/encoding"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Result from "effect/Result"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
+// The package's own main entry, not its files: at runtime and in the built
+// declarations, the KV store shares `SagaStore` and `SagaError` with it.
+import { SagaError, SagaStore } from "@herald/saga"
+
+/**
+ * Options of the KV store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The bucket (default `herald_sagas`): letters, digits, `-` and `_`. */
+  readonly bucket?: string | undefined
+  /** How many trigger message ids each document keeps (default 1000). */
+  readonly processedLimit?: number | undefined
+  /** How old a `t.` or `o.` index entry must be before it is removed as left over (default 1 minute). */
+  readonly grace?: Duration.Input | undefined
+  /** Replicas of the bucket's stream (default 1). */
+  readonly replicas?: number | undefined
+  /** `file` (default) or `memory` (lost when a single server restarts). */
+  readonly storage?: "file" | "memory" | undefined
+}
+
+/**
+ * The default bucket.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBucket = "herald_sagas"
+
+/**
+ * The default number of trigger message ids a document keeps.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultProcessedLimit = 1000
+
+/**
+ * The default grace of index entries.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultGrace: Duration.Duration = Duration.minutes(1)
+
+const safe = /^[A-Za-z0-9_-]$/
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/**
+ * A KV key token for any string: letters, digits, `_` and `-` stay; any
+ * other byte of its UTF-8 encoding becomes `=XX` (hex). Injective, and a
+ * valid KV key token (no `.`, `*`, `>`). The empty string is `=`.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const keyToken = (s: string): string => {
+  if (s.length === 0) return "="
+  let out = ""
+  for (const ch of s) {
+    if (safe.test(ch)) out += ch
+    else for (const b of encoder.encode(ch)) out += `=${b.toString(16).toUpperCase().padStart(2, "0")}`
+  }
+  return out
+}
+
+/**
+ * The keys of the store (see the module documentation).
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const keys = {
+  instance: (saga: string, id: string): string => `i.${keyToken(saga)}.${keyToken(id)}`,
+  history: (saga: string, id: string, version: number): string =>
+    `h.${keyToken(saga)}.${keyToken(id)}.${String(version).padStart(12, "0")}`,
+  processed: (saga: string, messageId: string): string => `p.${keyToken(saga)}.${keyToken(messageId)}`,
+  timeout: (saga: string, token: string): string => `t.${keyToken(saga)}.${keyToken(token)}`,
+  outgoing: (saga: string, id: string): string => `o.${keyToken(saga)}.${keyToken(id)}`
+} as const
+
+// ---------------------------------------------------------------------------
+// Stored forms (JSON)
+// ---------------------------------------------------------------------------
+
+interface StoredMessage {
+  readonly subject: string
+  readonly messageId: string
+  readonly headers: Readonly<Record<string, string>>
+  /** Base64. */
+  readonly body: string
+}
+
+interface StoredTimeout {
+  readonly token: string
+  readonly name: string
+  readonly dueAt: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
+interface StoredHistory {
+  readonly version: number
+  readonly trigger: {
+    readonly messageId: string
+    readonly type: string
+    readonly subject: string
+    readonly stream: string | null
+    readonly streamSequence: number | null
+  }
+  readonly status: SagaStore.Status
+  readonly outgoing: SagaStore.HistoryEntry["outgoing"]
+  readonly scheduled: SagaStore.HistoryEntry["scheduled"]
+  readonly cancelled: ReadonlyArray<string>
+  readonly at: number
+}
+
+interface Doc {
+  readonly format: 1
+  readonly saga: string
+  readonly id: string
+  readonly status: SagaStore.Status
+  readonly state: unknown
+  readonly version: number
+  readonly createdAt: number
+  readonly updatedAt: number
+  readonly failure: string | null
+  readonly processed: ReadonlyArray<string>
+  readonly pending: ReadonlyArray<StoredMessage>
+  readonly timeouts: ReadonlyArray<StoredTimeout>
+  readonly last: StoredHistory
+}
+
+/** A `t.` key's value. */
+interface TimeoutIndex {
+  readonly saga: string
+  readonly id: string
+  readonly token: string
+  readonly dueAt: number
+  /** When written (Unix epoch milliseconds). */
+  readonly at: number
+}
+
+/** An `o.` key's value. */
+interface OutgoingIndex {
+  readonly saga: string
+  readonly id: string
+  readonly at: number
+}
+
+const parseJson = Option.liftThrowable((text: string): unknown => JSON.parse(text))
+
+const valueOf = (entry: KvEntry | null): unknown =>
+  entry === null || entry.operation !== "PUT" ? undefined : Option.getOrUndefined(parseJson(decoder.decode(entry.value)))
+
+const isString = (u: unknown): u is string => typeof u === "string"
+const isNumber = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u)
+const isStatus = (u: unknown): u is SagaStore.Status =>
+  typeof u === "string" && (SagaStore.statuses as ReadonlyArray<string>).includes(u)
+const isHeaders = (u: unknown): u is Record<string, string> =>
+  Predicate.isObject(u) && !Array.isArray(u) && Object.values(u).every(isString)
+
+const isStoredMessage = (u: unknown): u is StoredMessage =>
+  Predicate.hasProperty(u, "subject") && isString(u.subject) && Predicate.hasProperty(u, "messageId") &&
+  isString(u.messageId) && Predicate.hasProperty(u, "headers") && isHeaders(u.headers) &&
+  Predicate.hasProperty(u, "body") && isString(u.body)
+
+const isStoredTimeout = (u: unknown): u is StoredTimeout =>
+  Predicate.hasProperty(u, "token") && isString(u.token) && Predicate.hasProperty(u, "name") && isString(u.name) &&
+  Predicate.hasProperty(u, "dueAt") && isNumber(u.dueAt) && Predicate.hasProperty(u, "headers") &&
+  isHeaders(u.headers) && Predicate.hasProperty(u, "body") && isString(u.body)
+
+const isStoredHistory = (u: unknown): u is StoredHistory =>
+  Predicate.hasProperty(u, "version") && isNumber(u.version) && Predicate.hasProperty(u, "trigger") &&
+  Predicate.hasProperty(u.trigger, "messageId") && isString(u.trigger.messageId) &&
+  Predicate.hasProperty(u, "status") && isStatus(u.status) && Predicate.hasProperty(u, "outgoing") &&
+  Array.isArray(u.outgoing) && Predicate.hasProperty(u, "scheduled") && Array.isArray(u.scheduled) &&
+  Predicate.hasProperty(u, "cancelled") && Array.isArray(u.cancelled) && Predicate.hasProperty(u, "at") &&
+  isNumber(u.at)
+
+/** The shape of a document; `undefined` when it is not one. */
+const asDoc = (u: unknown): Doc | undefined =>
+  Predicate.hasProperty(u, "format") && u.format === 1 && Predicate.hasProperty(u, "saga") && isString(u.saga) &&
+    Predicate.hasProperty(u, "id") && isString(u.id) && Predicate.hasProperty(u, "status") && isStatus(u.status) &&
+    Predicate.hasProperty(u, "version") && isNumber(u.version) && Predicate.hasProperty(u, "createdAt") &&
+    isNumber(u.createdAt) && Predicate.hasProperty(u, "updatedAt") && isNumber(u.updatedAt) &&
+    Predicate.hasProperty(u, "failure") && (u.failure === null || isString(u.failure)) &&
+    Predicate.hasProperty(u, "processed") && Array.isArray(u.processed) && u.processed.every(isString) &&
+    Predicate.hasProperty(u, "pending") && Array.isArray(u.pending) && u.pending.every(isStoredMessage) &&
+    Predicate.hasProperty(u, "timeouts") && Array.isArray(u.timeouts) && u.timeouts.every(isStoredTimeout) &&
+    Predicate.hasProperty(u, "last") && isStoredHistory(u.last)
+    ? u as unknown as Doc
+    : undefined
+
+const asTimeoutIndex = (u: unknown): TimeoutIndex | undefined =>
+  Predicate.hasProperty(u, "saga") && isString(u.saga) && Predicate.hasProperty(u, "id") && isString(u.id) &&
+    Predicate.hasProperty(u, "token") && isString(u.token) && Predicate.hasProperty(u, "dueAt") &&
+    isNumber(u.dueAt) && Predicate.hasProperty(u, "at") && isNumber(u.at)
+    ? u as unknown as TimeoutIndex
+    : undefined
+
+const asOutgoingIndex = (u: unknown): OutgoingIndex | undefined =>
+  Predicate.hasProperty(u, "saga") && isString(u.saga) && Predicate.hasProperty(u, "id") && isString(u.id) &&
+    Predicate.hasProperty(u, "at") && isNumber(u.at)
+    ? u as unknown as OutgoingIndex
+    : undefined
+
+const toInstance = (d: Doc): SagaStore.Instance => ({
+  saga: d.saga,
+  id: d.id,
+  status: d.status,
+  state: d.state,
+  version: d.version,
+  createdAt: d.createdAt,
+  updatedAt: d.updatedAt,
+  failure: d.failure ?? undefined
+})
+
+const toHistory = (d: { readonly saga: string; readonly id: string }, h: StoredHistory): SagaStore.HistoryEntry => ({
+  saga: d.saga,
+  id: d.id,
+  version: h.version,
+  trigger: {
+    messageId: h.trigger.messageId,
+    type: h.trigger.type,
+    subject: h.trigger.subject,
+    stream: h.trigger.stream ?? undefined,
+    streamSequence: h.trigger.streamSequence ?? undefined
+  },
+  status: h.status,
+  outgoing: h.outgoing,
+  scheduled: h.scheduled,
+  cancelled: h.cancelled,
+  at: h.at
+})
+
+const bodyOf = (base64: string): Uint8Array | undefined => {
+  const decoded = Base64.decode(base64)
+  return Result.isSuccess(decoded) ? decoded.success : undefined
+}
+
+const byDue = (a: { readonly dueAt: number; readonly token: string }, b: { readonly dueAt: number; readonly token: string }) =>
+  a.dueAt - b.dueAt || (a.token < b.token ? -1 : a.token > b.token ? 1 : 0)
+
+/** The server refused a create or a compare-and-set: the key is not at the expected revision. */
+const isWrongLast = (e: unknown): boolean =>
+  (Predicate.hasProperty(e, "code") && (e.code === 10071 || e.code === 10164)) ||
+  (e instanceof Error && /wrong last sequence|key exists/i.test(e.message))
+
+const bucketName = /^[A-Za-z0-9_-]+$/
+
+/**
+ * Opens (creating it when missing) the bucket and builds the store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (
+  options?: Options
+) => Effect.Effect<
+  SagaStore.SagaStore["Service"],
+  SagaError.SagaError,
+  NatsConnection.NatsConnection | EventLog.EventLog
+> = Effect.fn("SagaKv.make")(function*(options?: Options) {
+  const connection = yield* NatsConnection.NatsConnection
+  const log = yield* EventLog.EventLog
+  const bucket = options?.bucket ?? defaultBucket
+  if (!bucketName.test(bucket)) {
+    return yield* Effect.fail(SagaError.invalid(`KV bucket ${JSON.stringify(bucket)}: letters, digits, '-' and '_' only`))
+  }
+  const processedLimit = options?.processedLimit ?? defaultProcessedLimit
+  if (!(Number.isSafeInteger(processedLimit) && processedLimit > 0)) {
+    return yield* Effect.fail(
+      SagaError.invalid(`KV store: processedLimit must be a positive integer, got ${processedLimit}`)
+    )
+  }
+  const grace = yield* Result.match(Millis.decode(options?.grace ?? defaultGrace), {
+    onFailure: (p) => Effect.fail(SagaError.invalid(`KV store: grace must be a finite duration: ${p.message}`)),
+    onSuccess: Effect.succeed
+  })
+  const replicas = options?.replicas ?? 1
+  if (!(Number.isSafeInteger(replicas) && replicas > 0)) {
+    return yield* Effect.fail(SagaError.invalid(`KV store: replicas must be a positive integer, got ${replicas}`))
+  }
+  const storage = options?.storage ?? "file"
+  if (storage !== "file" && storage !== "memory") {
+    return yield* Effect.fail(SagaError.invalid(`KV store: storage must be "file" or "memory", got ${String(storage)}`))
+  }
+  const label = `KV bucket ${bucket}`
+  const call = <A>(operation: string, f: () => Promise<A>) =>
+    Effect.tryPromise({
+      try: f,
+      catch: (e) => SagaError.store(`${operation} (${label})`, NatsConnection.mapError(e, `${operation} (${label})`))
+    })
+  /** Like `call`, but a wrong-last-sequence refusal is `None`. */
+  const conditional = <A>(operation: string, f: () => Promise<A>) =>
+    Effect.tryPromise({ try: f, catch: (e) => e }).pipe(
+      Effect.map(Option.some),
+      Effect.catch((e) =>
+        isWrongLast(e)
+          ? Effect.succeed(Option.none<A>())
+          : Effect.fail(
+            SagaError.store(`${operation} (${label})`, NatsConnection.mapError(e, `${operation} (${label})`))
+          )
+      )
+    )
+
+  const kv: KV = yield* call("open", () => new Kvm(connection.jetstream).create(bucket, { history: 1, replicas, storage }))
+
+  const get = (key: string) => call("get", () => kv.get(key))
+  const put = (key: string, value: unknown) => call("put", () => kv.put(key, JSON.stringify(value)))
+  /** Purges a key, only at the revision given when there is one; `false` when it moved. */
+  const purge = (key: string, revision?: number) =>
+    Effect.map(
+      conditional("purge", () => kv.purge(key, revision === undefined ? undefined : { previousSeq: revision })),
+      Option.isSome
+    )
+
+  /** Every live key under a filter, with its entry: for scans, not for a hot path. */
+  const scan = (filter: string) =>
+    Effect.flatMap(call("keys", () => kv.keys(filter)), (names) =>
+      Stream.fromAsyncIterable(names, (e) => SagaError.store(`keys (${label})`, e)).pipe(
+        Stream.mapEffect((key) => Effect.map(get(key), (entry) => ({ key, entry })), { concurrency: 16 }),
+        Stream.runCollect,
+        Effect.map((found) =>
+          Array.from(found).filter((f): f is { key: string; entry: KvEntry } =>
+            f.entry !== null && f.entry.operation === "PUT"
+          )
+        )
+      ))
+
+  const corrupt = (saga: string, id: string, detail: string) =>
+    SagaError.make(new SagaError.CorruptState({ saga, id, detail: `${label}: ${detail}` }))
+
+  /** The document of an instance with its revision; `undefined` when there is none. */
+  const loadDoc = (saga: string, id: string) =>
+    Effect.flatMap(get(keys.instance(saga, id)), (entry) => {
+      if (entry === null || entry.operation !== "PUT") return Effect.succeed(undefined)
+      const doc = asDoc(valueOf(entry))
+      return doc === undefined || doc.saga !== saga || doc.id !== id
+        ? Effect.fail(corrupt(saga, id, "the instance document does not parse"))
+        : Effect.succeed({ doc, revision: entry.revision })
+    })
+
+  const toTimeout = (d: Doc, t: StoredTimeout): SagaStore.Timeout | undefined => {
+    const body = bodyOf(t.body)
+    return body === undefined ? undefined : {
+      saga: d.saga,
+      id: d.id,
+      token: t.token,
+      name: t.name,
+      dueAt: t.dueAt,
+      message: { headers: t.headers, body }
+    }
+  }
+
+  const invalidTransition = (c: SagaStore.Commit, detail: string, cause?: unknown) =>
+    SagaError.make(new SagaError.InvalidTransition({ saga: c.saga, id: c.id, detail, cause }))
+
+  /** Best effort: a failure is logged, the commit having already happened. */
+  const afterwards = (what: string, effect: Effect.Effect<unknown, SagaError.SagaError>) =>
+    Effect.catch(effect, (e) => Effect.logWarning(`saga: ${label}: ${what}: ${e.message}`))
+
+  const commit = Effect.fn("SagaKv.commit")(function*(c: SagaStore.Commit) {
+    const pending: Array<StoredMessage> = []
+    for (const o of c.outgoing) {
+      const raw = Wire.encode(o.envelope)
+      if (raw._tag === "Failure") {
+        return yield* Effect.fail(
+          invalidTransition(c, `outgoing ${o.envelope.type} on ${o.subject}: ${raw.failure.message}`, raw.failure)
+        )
+      }
+      pending.push({
+        subject: o.subject,
+        messageId: o.envelope.identity.messageId,
+        headers: raw.success.headers,
+        body: Base64.encode(raw.success.body)
+      })
+    }
+    for (const t of c.schedule) {
+      if (t.saga !== c.saga || t.id !== c.id) {
+        return yield* Effect.fail(invalidTransition(c, `timeout ${t.name} belongs to ${t.saga} ${t.id}`))
+      }
+      if (!isNumber(t.dueAt)) return yield* Effect.fail(invalidTransition(c, `timeout ${t.name}: dueAt is not a time`))
+    }
+    const loaded = yield* loadDoc(c.saga, c.id)
+    const doc = loaded?.doc
+    if (doc !== undefined && doc.processed.includes(c.trigger.messageId)) return "duplicate" as const
+    if (valueOf(yield* get(keys.processed(c.saga, c.trigger.messageId))) !== undefined) return "duplicate" as const
+    if ((doc?.version ?? 0) !== c.expectedVersion) return "conflict" as const
+    const before = doc?.timeouts ?? []
+    if (c.fired !== undefined && !before.some((t) => t.token === c.fired)) return "conflict" as const
+
+    const version = c.expectedVersion + 1
+    const replaced = new Set([...c.cancel, ...c.schedule.map((t) => t.name)])
+    const removed = before.filter((t) => t.token === c.fired || replaced.has(t.name))
+    const scheduled = new Map<string, StoredTimeout>()
+    for (const t of c.schedule) {
+      scheduled.set(t.name, {
+        token: t.token,
+        name: t.name,
+        dueAt: t.dueAt,
+        headers: t.message.headers,
+        body: Base64.encode(t.message.body)
+      })
+    }
+    const last: StoredHistory = {
+      version,
+      trigger: {
+        messageId: c.trigger.messageId,
+        type: c.trigger.type,
+        subject: c.trigger.subject,
+        stream: c.trigger.stream ?? null,
+        streamSequence: c.trigger.streamSequence ?? null
+      },
+      status: c.status,
+      outgoing: c.outgoing.map((o) => ({
+        messageId: o.envelope.identity.messageId,
+        type: o.envelope.type,
+        subject: o.subject
+      })),
+      scheduled: c.schedule.map((t) => ({ name: t.name, token: t.token, dueAt: t.dueAt })),
+      cancelled: c.cancel,
+      at: c.now
+    }
+    const next: Doc = {
+      format: 1,
+      saga: c.saga,
+      id: c.id,
+      status: c.status,
+      state: c.state,
+      version,
+      createdAt: doc?.createdAt ?? c.now,
+      updatedAt: c.now,
+      failure: c.failure ?? null,
+      processed: [...(doc?.processed ?? []), c.trigger.messageId].slice(-processedLimit),
+      pending: [...(doc?.pending ?? []), ...pending],
+      timeouts: [...before.filter((t) => !removed.includes(t)), ...scheduled.values()],
+      last
+    }
+    const at = yield* Clock.currentTimeMillis
+    // Before the compare-and-set: the index entries of what it stores, and
+    // the previous transition's history entry and processed key (it is
+    // committed: writing them again is harmless).
+    yield* Effect.all(
+      [
+        ...[...scheduled.values()].map((t) =>
+          put(keys.timeout(c.saga, t.token), { saga: c.saga, id: c.id, token: t.token, dueAt: t.dueAt, at } satisfies TimeoutIndex)
+        ),
+        ...(pending.length > 0 ? [put(keys.outgoing(c.saga, c.id), { saga: c.saga, id: c.id, at } satisfies OutgoingIndex)] : []),
+        ...(doc === undefined ? [] : [
+          put(keys.history(c.saga, c.id, doc.last.version), doc.last),
+          put(keys.processed(c.saga, doc.last.trigger.messageId), { at: doc.last.at })
+        ])
+      ],
+      { concurrency: "unbounded", discard: true }
+    )
+    const key = keys.instance(c.saga, c.id)
+    const value = JSON.stringify(next)
+    const written = loaded === undefined
+      ? yield* conditional("create", () => kv.create(key, value))
+      : yield* conditional("update", () => kv.update(key, value, loaded.revision))
+    if (Option.isNone(written)) {
+      const winner = yield* loadDoc(c.saga, c.id)
+      return winner?.doc.processed.includes(c.trigger.messageId) === true ? "duplicate" as const : "conflict" as const
+    }
+    yield* afterwards(
+      `instance ${c.saga} ${c.id} version ${version}: writing its processed key and removing old timeout index entries`,
+      Effect.all(
+        [
+          put(keys.processed(c.saga, c.trigger.messageId), { at: c.now }),
+          ...removed.map((t) => purge(keys.timeout(c.saga, t.token)))
+        ],
+        { concurrency: "unbounded", discard: true }
+      )
+    )
+    return "committed" as const
+  })
+
+  const processed = Effect.fn("SagaKv.processed")(function*(saga: string, messageId: string) {
+    return valueOf(yield* get(keys.processed(saga, messageId))) !== undefined
+  })
+
+  const load = Effect.fn("SagaKv.load")(function*(saga: string, id: string) {
+    const loaded = yield* loadDoc(saga, id)
+    return loaded === undefined ? Option.none<SagaStore.Instance>() : Option.some(toInstance(loaded.doc))
+  })
+
+  const timeoutsOf = (d: Doc) =>
+    Effect.forEach([...d.timeouts].sort(byDue), (t) => {
+      const timeout = toTimeout(d, t)
+      return timeout === undefined
+        ? Effect.fail(corrupt(d.saga, d.id, `timeout ${t.name}: its message body is not base64`))
+        : Effect.succeed(timeout)
+    })
+
+  const timeouts = Effect.fn("SagaKv.timeouts")(function*(saga: string, id: string) {
+    const loaded = yield* loadDoc(saga, id)
+    return loaded === undefined ? [] : yield* timeoutsOf(loaded.doc)
+  })
+
+  const positiveLimit = (limit: number) =>
+    Number.isSafeInteger(limit) && limit > 0
+      ? Effect.void
+      : Effect.fail(SagaError.invalid(`limit must be a positive integer, got ${limit}`))
+
+  const skipCorrupt = (key: string) => Effect.logWarning(`saga: ${label}: ${key} does not parse; skipped`)
+
+  const due = Effect.fn("SagaKv.due")(function*(now: number, limit: number, saga?: string) {
+    yield* positiveLimit(limit)
+    const found = yield* scan(saga === undefined ? "t.>" : `t.${keyToken(saga)}.*`)
+    const clock = yield* Clock.currentTimeMillis
+    const candidates: Array<TimeoutIndex & { readonly key: string; readonly revision: number }> = []
+    for (const { entry, key } of found) {
+      const index = asTimeoutIndex(valueOf(entry))
+      if (index === undefined) {
+        yield* skipCorrupt(key)
+        continue
+      }
+      if (index.dueAt <= now) candidates.push({ ...index, key, revision: entry.revision })
+    }
+    candidates.sort(byDue)
+    const docs = new Map<string, Doc | undefined>()
+    const out: Array<SagaStore.Timeout> = []
+    for (const candidate of candidates) {
+      if (out.length >= limit) break
+      const docKey = keys.instance(candidate.saga, candidate.id)
+      if (!docs.has(docKey)) {
+        const loaded = yield* Effect.catchIf(
+          loadDoc(candidate.saga, candidate.id),
+          (e) => e.reason._tag === "CorruptState",
+          () => Effect.as(skipCorrupt(docKey), undefined)
+        )
+        docs.set(docKey, loaded?.doc)
+      }
+      const doc = docs.get(docKey)
+      const stored = doc?.timeouts.find((t) => t.token === candidate.token)
+      const timeout = doc === undefined || stored === undefined ? undefined : toTimeout(doc, stored)
+      if (timeout !== undefined) out.push(timeout)
+      else if (stored === undefined && clock - candidate.at > grace) {
+        // Left over by a commit that lost, or by a crash after a commit: not needed.
+        yield* purge(candidate.key, candidate.revision)
+      }
+    }
+    return out.sort(byDue) as ReadonlyArray<SagaStore.Timeout>
+  })
+
+  const scanDocs = (saga: string | undefined) =>
+    Effect.flatMap(scan(saga === undefined ? "i.>" : `i.${keyToken(saga)}.*`), (found) =>
+      Effect.map(
+        Effect.forEach(found, ({ entry, key }) => {
+          const doc = asDoc(valueOf(entry))
+          return doc === undefined ? Effect.as(skipCorrupt(key), []) : Effect.succeed([{ doc, revision: entry.revision }])
+        }),
+        (docs) => docs.flat()
+      ))
+
+  const list = Effect.fn("SagaKv.list")(function*(query?: SagaStore.Query) {
+    const limit = query?.limit ?? SagaStore.defaultLimit
+    yield* positiveLimit(limit)
+    if (query?.status !== undefined && !isStatus(query.status)) {
+      return yield* Effect.fail(SagaError.invalid(`unknown status ${JSON.stringify(query.status)}`))
+    }
+    const docs = yield* scanDocs(query?.saga)
+    return docs
+      .map(({ doc }) => toInstance(doc))
+      .filter((i) =>
+        (query?.saga === undefined || i.saga === query.saga) &&
+        (query?.status === undefined || i.status === query.status)
+      )
+      .sort((a, b) =>
+        a.updatedAt - b.updatedAt || (a.saga < b.saga ? -1 : a.saga > b.saga ? 1 : 0) ||
+        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+      )
+      .slice(0, limit) as ReadonlyArray<SagaStore.Instance>
+  })
+
+  const historyPrefix = (saga: string, id: string) => `h.${keyToken(saga)}.${keyToken(id)}.*`
+
+  const history = Effect.fn("SagaKv.history")(function*(saga: string, id: string) {
+    const loaded = yield* loadDoc(saga, id)
+    if (loaded === undefined) return [] as ReadonlyArray<SagaStore.HistoryEntry>
+    const { doc } = loaded
+    const entries = new Map<number, StoredHistory>()
+    for (const { entry } of yield* scan(historyPrefix(saga, id))) {
+      const h = valueOf(entry)
+      // Only versions the document's instance went through: an entry of a
+      // deleted instance of the same id, left by a crash, is not its own.
+      if (isStoredHistory(h) && h.version < doc.version) entries.set(h.version, h)
+    }
+    entries.set(doc.last.version, doc.last)
+    return [...entries.values()].sort((a, b) => a.version - b.version).map((h) => toHistory(doc, h))
+  })
+
+  /** Removes appended messages (by message id) from an instance's document; `false` if it kept moving. */
+  const removeSent = (saga: string, id: string, sent: ReadonlySet<string>) =>
+    Effect.gen(function*() {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const loaded = yield* loadDoc(saga, id)
+        if (loaded === undefined) return true
+        const rest = loaded.doc.pending.filter((p) => !sent.has(p.messageId))
+        if (rest.length === loaded.doc.pending.length) return true
+        const updated = yield* conditional(
+          "remove appended messages",
+          () => kv.update(keys.instance(saga, id), JSON.stringify({ ...loaded.doc, pending: rest }), loaded.revision)
+        )
+        if (Option.isSome(updated)) return true
+      }
+      return false
+    })
+
+  const flushOne = (marker: OutgoingIndex, revision: number) =>
+    Effect.gen(function*() {
+      const loaded = yield* loadDoc(marker.saga, marker.id)
+      const doc = loaded?.doc
+      if (doc === undefined || doc.pending.length === 0) {
+        const clock = yield* Clock.currentTimeMillis
+        if (clock - marker.at > grace) yield* purge(keys.outgoing(marker.saga, marker.id), revision)
+        return { appended: 0, failure: undefined }
+      }
+      const sent = new Set<string>()
+      let failure: SagaError.SagaError | undefined
+      for (const p of doc.pending) {
+        const body = bodyOf(p.body)
+        if (body === undefined) {
+          failure = corrupt(doc.saga, doc.id, `outgoing message ${p.messageId}: its body is not base64`)
+          break
+        }
+        const error = yield* log.appendRaw(p.subject, { headers: p.headers, body }).pipe(
+          Effect.as(undefined),
+          Effect.catch((e) => Effect.succeed(SagaError.store(`flush ${p.messageId} to ${p.subject}`, e)))
+        )
+        if (error !== undefined) {
+          failure = error
+          break
+        }
+        sent.add(p.messageId)
+      }
+      if (sent.size > 0 && !(yield* removeSent(doc.saga, doc.id, sent))) {
+        yield* Effect.logWarning(
+          `saga: ${label}: instance ${doc.saga} ${doc.id}: appended messages could not be removed from its document (it kept changing); the next flush appends them again, deduplicated by their message ids`
+        )
+      }
+      return { appended: sent.size, failure }
+    })
+
+  const flushLock = yield* Semaphore.make(1)
+
+  const flush: Effect.Effect<number, SagaError.SagaError> = flushLock.withPermits(1)(
+    Effect.gen(function*() {
+      const markers = (yield* scan("o.>")).sort((a, b) => a.entry.revision - b.entry.revision)
+      let appended = 0
+      let first: SagaError.SagaError | undefined
+      for (const { entry, key } of markers) {
+        const marker = asOutgoingIndex(valueOf(entry))
+        if (marker === undefined) {
+          yield* skipCorrupt(key)
+          continue
+        }
+        const result = yield* Effect.catchIf(
+          flushOne(marker, entry.revision),
+          (e) => e.reason._tag === "CorruptState",
+          (e) => Effect.succeed({ appended: 0, failure: e })
+        )
+        appended += result.appended
+        first ??= result.failure
+      }
+      return first === undefined ? appended : yield* Effect.fail(first)
+    })
+  )
+
+  const deleteFinished = Effect.fn("SagaKv.deleteFinished")(function*(before: number) {
+    let n = 0
+    for (const { doc, revision } of yield* scanDocs(undefined)) {
+      if (!SagaStore.isFinal(doc.status) || doc.updatedAt >= before || doc.pending.length > 0) continue
+      if (!(yield* purge(keys.instance(doc.saga, doc.id), revision))) continue
+      n++
+      const history = yield* scan(historyPrefix(doc.saga, doc.id))
+      yield* Effect.all(
+        [
+          ...history.map(({ key }) => purge(key)),
+          ...doc.timeouts.map((t) => purge(keys.timeout(doc.saga, t.token))),
+          purge(keys.outgoing(doc.saga, doc.id))
+        ],
+        { concurrency: 16, discard: true }
+      )
+    }
+    return n
+  })
+
+  return SagaStore.SagaStore.of({
+    kind: "kv",
+    load,
+    processed,
+    commit,
+    due,
+    timeouts,
+    list,
+    history,
+    flush,
+    deleteFinished
+  })
+})
+
+/**
+ * The KV store as a layer over a `NatsConnection` and an `EventLog`
+ * (`NatsTransport.layer` provides both).
+ *
+ * ```ts
+ * const sagas = SagaKv.layer({ bucket: "billing_sagas" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<SagaStore.SagaStore, SagaError.SagaError, NatsConnection.NatsConnection | EventLog.EventLog> =>
+  Layer.effect(SagaStore.SagaStore, make(options))
