@@ -59,13 +59,18 @@
  * **Index keys and `grace`.** The `t.` and `o.` keys are written before the
  * compare-and-set, so a crash never leaves a stored timeout or a pending
  * message without its index entry; a commit that then loses leaves index
- * entries that point at nothing. `due` and `flush` remove an entry whose
- * document does not need it only when the entry is older than `grace`
- * (default 1 minute): a younger one may belong to a commit whose
- * compare-and-set has not landed yet. The guarantee therefore assumes that
- * no commit takes longer than `grace` between its first write and its
- * compare-and-set, and that the clocks of the processes sharing the bucket
- * are within `grace` of each other.
+ * entries that point at nothing. Each entry records the document revision
+ * its commit read. `due` and `flush` remove an entry that its document does
+ * not need (the timeout is not in it; nothing is left to send) once the
+ * document has moved past that revision (the commit landed, or never will),
+ * or, when it has not (the commit crashed before its compare-and-set, or is
+ * still in flight), once the entry is at least `grace` old (default 1
+ * minute). `flush` removes an `o.` key right after it emptied the
+ * document's queue (a compare-and-set on the key's revision: a commit that
+ * wrote it again since keeps it). The guarantee assumes that no commit takes
+ * longer than `grace` between its first write and its compare-and-set, and
+ * that the clocks of the processes sharing the bucket are within `grace` of
+ * each other.
  *
  * **Scans.** `list` and `deleteFinished` scan the instance keys (of one saga
  * when the query names it); `due` scans the timeout index, `flush` the `o.`
@@ -243,6 +248,8 @@ interface TimeoutIndex {
   readonly dueAt: number
   /** When written (Unix epoch milliseconds). */
   readonly at: number
+  /** The revision of the document the commit that wrote it read (0: none). */
+  readonly after: number
 }
 
 /** An `o.` key's value. */
@@ -250,6 +257,8 @@ interface OutgoingIndex {
   readonly saga: string
   readonly id: string
   readonly at: number
+  /** The revision of the document the commit that wrote it read (0: none). */
+  readonly after: number
 }
 
 const parseJson = Option.liftThrowable((text: string): unknown => JSON.parse(text))
@@ -299,13 +308,14 @@ const asDoc = (u: unknown): Doc | undefined =>
 const asTimeoutIndex = (u: unknown): TimeoutIndex | undefined =>
   Predicate.hasProperty(u, "saga") && isString(u.saga) && Predicate.hasProperty(u, "id") && isString(u.id) &&
     Predicate.hasProperty(u, "token") && isString(u.token) && Predicate.hasProperty(u, "dueAt") &&
-    isNumber(u.dueAt) && Predicate.hasProperty(u, "at") && isNumber(u.at)
+    isNumber(u.dueAt) && Predicate.hasProperty(u, "at") && isNumber(u.at) && Predicate.hasProperty(u, "after") &&
+    isNumber(u.after)
     ? u as unknown as TimeoutIndex
     : undefined
 
 const asOutgoingIndex = (u: unknown): OutgoingIndex | undefined =>
   Predicate.hasProperty(u, "saga") && isString(u.saga) && Predicate.hasProperty(u, "id") && isString(u.id) &&
-    Predicate.hasProperty(u, "at") && isNumber(u.at)
+    Predicate.hasProperty(u, "at") && isNumber(u.at) && Predicate.hasProperty(u, "after") && isNumber(u.after)
     ? u as unknown as OutgoingIndex
     : undefined
 
@@ -543,15 +553,19 @@ export const make: (
       last
     }
     const at = yield* Clock.currentTimeMillis
+    const after = loaded?.revision ?? 0
     // Before the compare-and-set: the index entries of what it stores, and
     // the previous transition's history entry and processed key (it is
     // committed: writing them again is harmless).
     yield* Effect.all(
       [
         ...[...scheduled.values()].map((t) =>
-          put(keys.timeout(c.saga, t.token), { saga: c.saga, id: c.id, token: t.token, dueAt: t.dueAt, at } satisfies TimeoutIndex)
+          put(
+            keys.timeout(c.saga, t.token),
+            { saga: c.saga, id: c.id, token: t.token, dueAt: t.dueAt, at, after } satisfies TimeoutIndex
+          )
         ),
-        ...(pending.length > 0 ? [put(keys.outgoing(c.saga, c.id), { saga: c.saga, id: c.id, at } satisfies OutgoingIndex)] : []),
+        ...(pending.length > 0 ? [put(keys.outgoing(c.saga, c.id), { saga: c.saga, id: c.id, at, after } satisfies OutgoingIndex)] : []),
         ...(doc === undefined ? [] : [
           put(keys.history(c.saga, c.id, doc.last.version), doc.last),
           put(keys.processed(c.saga, doc.last.trigger.messageId), { at: doc.last.at })
@@ -608,6 +622,17 @@ export const make: (
       ? Effect.void
       : Effect.fail(SagaError.invalid(`limit must be a positive integer, got ${limit}`))
 
+  /**
+   * Whether an index entry whose document does not need it can go: the
+   * document moved past the revision its commit read (that commit landed or
+   * never will), or the entry is at least `grace` old.
+   */
+  const settled = (
+    loaded: { readonly revision: number } | undefined,
+    index: { readonly after: number; readonly at: number },
+    clock: number
+  ) => (loaded !== undefined && loaded.revision > index.after) || clock - index.at >= grace
+
   const skipCorrupt = (key: string) => Effect.logWarning(`saga: ${label}: ${key} does not parse; skipped`)
 
   const due = Effect.fn("SagaKv.due")(function*(now: number, limit: number, saga?: string) {
@@ -624,7 +649,7 @@ export const make: (
       if (index.dueAt <= now) candidates.push({ ...index, key, revision: entry.revision })
     }
     candidates.sort(byDue)
-    const docs = new Map<string, Doc | undefined>()
+    const docs = new Map<string, { readonly doc: Doc; readonly revision: number } | "corrupt" | undefined>()
     const out: Array<SagaStore.Timeout> = []
     for (const candidate of candidates) {
       if (out.length >= limit) break
@@ -633,15 +658,18 @@ export const make: (
         const loaded = yield* Effect.catchIf(
           loadDoc(candidate.saga, candidate.id),
           (e) => e.reason._tag === "CorruptState",
-          () => Effect.as(skipCorrupt(docKey), undefined)
+          () => Effect.as(skipCorrupt(docKey), "corrupt" as const)
         )
-        docs.set(docKey, loaded?.doc)
+        docs.set(docKey, loaded)
       }
-      const doc = docs.get(docKey)
-      const stored = doc?.timeouts.find((t) => t.token === candidate.token)
-      const timeout = doc === undefined || stored === undefined ? undefined : toTimeout(doc, stored)
-      if (timeout !== undefined) out.push(timeout)
-      else if (stored === undefined && clock - candidate.at > grace) {
+      const loaded = docs.get(docKey)
+      if (loaded === "corrupt") continue
+      const stored = loaded?.doc.timeouts.find((t) => t.token === candidate.token)
+      if (loaded !== undefined && stored !== undefined) {
+        const timeout = toTimeout(loaded.doc, stored)
+        if (timeout !== undefined) out.push(timeout)
+        else yield* skipCorrupt(`${docKey} (timeout ${stored.name})`)
+      } else if (settled(loaded, candidate, clock)) {
         // Left over by a commit that lost, or by a crash after a commit: not needed.
         yield* purge(candidate.key, candidate.revision)
       }
@@ -696,30 +724,34 @@ export const make: (
     return [...entries.values()].sort((a, b) => a.version - b.version).map((h) => toHistory(doc, h))
   })
 
-  /** Removes appended messages (by message id) from an instance's document; `false` if it kept moving. */
+  /**
+   * Removes appended messages (by message id) from an instance's document:
+   * `"empty"` when nothing is left to send, `"more"` when messages committed
+   * since wait, `"moving"` when every compare-and-set was refused.
+   */
   const removeSent = (saga: string, id: string, sent: ReadonlySet<string>) =>
     Effect.gen(function*() {
       for (let attempt = 0; attempt < 20; attempt++) {
         const loaded = yield* loadDoc(saga, id)
-        if (loaded === undefined) return true
+        if (loaded === undefined) return "empty" as const
         const rest = loaded.doc.pending.filter((p) => !sent.has(p.messageId))
-        if (rest.length === loaded.doc.pending.length) return true
+        if (rest.length === loaded.doc.pending.length) return rest.length === 0 ? "empty" as const : "more" as const
         const updated = yield* conditional(
           "remove appended messages",
           () => kv.update(keys.instance(saga, id), JSON.stringify({ ...loaded.doc, pending: rest }), loaded.revision)
         )
-        if (Option.isSome(updated)) return true
+        if (Option.isSome(updated)) return rest.length === 0 ? "empty" as const : "more" as const
       }
-      return false
+      return "moving" as const
     })
 
   const flushOne = (marker: OutgoingIndex, revision: number) =>
     Effect.gen(function*() {
       const loaded = yield* loadDoc(marker.saga, marker.id)
       const doc = loaded?.doc
+      const markerKey = keys.outgoing(marker.saga, marker.id)
       if (doc === undefined || doc.pending.length === 0) {
-        const clock = yield* Clock.currentTimeMillis
-        if (clock - marker.at > grace) yield* purge(keys.outgoing(marker.saga, marker.id), revision)
+        if (settled(loaded, marker, yield* Clock.currentTimeMillis)) yield* purge(markerKey, revision)
         return { appended: 0, failure: undefined }
       }
       const sent = new Set<string>()
@@ -740,10 +772,17 @@ export const make: (
         }
         sent.add(p.messageId)
       }
-      if (sent.size > 0 && !(yield* removeSent(doc.saga, doc.id, sent))) {
-        yield* Effect.logWarning(
-          `saga: ${label}: instance ${doc.saga} ${doc.id}: appended messages could not be removed from its document (it kept changing); the next flush appends them again, deduplicated by their message ids`
-        )
+      if (sent.size > 0) {
+        const left = yield* removeSent(doc.saga, doc.id, sent)
+        // The document was just written without pending messages: a commit
+        // that read it before will fail its compare-and-set, one that read
+        // it since has written the marker again (a new revision).
+        if (left === "empty") yield* purge(markerKey, revision)
+        if (left === "moving") {
+          yield* Effect.logWarning(
+            `saga: ${label}: instance ${doc.saga} ${doc.id}: appended messages could not be removed from its document (it kept changing); the next flush appends them again, deduplicated by their message ids`
+          )
+        }
       }
       return { appended: sent.size, failure }
     })
