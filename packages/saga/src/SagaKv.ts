@@ -62,7 +62,10 @@
  * entries that point at nothing. Each entry records the document revision
  * its commit read. `due` and `flush` remove an entry that its document does
  * not need (the timeout is not in it; nothing is left to send) once the
- * document has moved past that revision (the commit landed, or never will),
+ * document has moved past that revision (the commit landed, or never will:
+ * its compare-and-set expects that revision; the one exception is a create
+ * that stalls until an instance of the same id was created, finished and
+ * removed by `deleteFinished`),
  * or, when it has not (the commit crashed before its compare-and-set, or is
  * still in flight), once the entry is at least `grace` old (default 1
  * minute). `flush` removes an `o.` key right after it emptied the
@@ -265,6 +268,9 @@ const parseJson = Option.liftThrowable((text: string): unknown => JSON.parse(tex
 
 const valueOf = (entry: KvEntry | null): unknown =>
   entry === null || entry.operation !== "PUT" ? undefined : Option.getOrUndefined(parseJson(decoder.decode(entry.value)))
+
+/** A key that holds a value (not missing, not deleted). */
+const isLive = (entry: KvEntry | null): boolean => entry !== null && entry.operation === "PUT"
 
 const isString = (u: unknown): u is string => typeof u === "string"
 const isNumber = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u)
@@ -500,7 +506,7 @@ export const make: (
     const loaded = yield* loadDoc(c.saga, c.id)
     const doc = loaded?.doc
     if (doc !== undefined && doc.processed.includes(c.trigger.messageId)) return "duplicate" as const
-    if (valueOf(yield* get(keys.processed(c.saga, c.trigger.messageId))) !== undefined) return "duplicate" as const
+    if (isLive(yield* get(keys.processed(c.saga, c.trigger.messageId)))) return "duplicate" as const
     if ((doc?.version ?? 0) !== c.expectedVersion) return "conflict" as const
     const before = doc?.timeouts ?? []
     if (c.fired !== undefined && !before.some((t) => t.token === c.fired)) return "conflict" as const
@@ -596,7 +602,7 @@ export const make: (
   })
 
   const processed = Effect.fn("SagaKv.processed")(function*(saga: string, messageId: string) {
-    return valueOf(yield* get(keys.processed(saga, messageId))) !== undefined
+    return isLive(yield* get(keys.processed(saga, messageId)))
   })
 
   const load = Effect.fn("SagaKv.load")(function*(saga: string, id: string) {
@@ -701,8 +707,8 @@ export const make: (
         (query?.status === undefined || i.status === query.status)
       )
       .sort((a, b) =>
-        a.updatedAt - b.updatedAt || (a.saga < b.saga ? -1 : a.saga > b.saga ? 1 : 0) ||
-        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+        a.updatedAt - b.updatedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) ||
+        (a.saga < b.saga ? -1 : a.saga > b.saga ? 1 : 0)
       )
       .slice(0, limit) as ReadonlyArray<SagaStore.Instance>
   })

@@ -369,6 +369,10 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
       assert.deepStrictEqual(ids(yield* store.list({ saga: "order", status: "completed" })), ["order/b"])
       assert.deepStrictEqual(ids(yield* store.list({ limit: 2 })), ["shipping/a", "order/b"])
       assert.strictEqual((yield* Effect.flip(store.list({ limit: 0 }))).reason._tag, "InvalidConfig")
+      // The same updatedAt: by id.
+      yield* store.commit(commit({ id: "z", trigger: trigger(5), now: 4_000 }))
+      yield* store.commit(commit({ id: "y", trigger: trigger(6), now: 4_000 }))
+      assert.deepStrictEqual(ids(yield* store.list({ saga: "order" })), ["order/b", "order/c", "order/a", "order/y", "order/z"])
     }))
 
   it.effect("deleteFinished: finished instances updated before the cutoff, with their history and timeouts; the processed keys stay", () =>
