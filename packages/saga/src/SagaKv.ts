@@ -94,6 +94,7 @@
  *
  * @since 0.1.0
  */
+import { Subject } from "@herald/subject"
 import { EventLog, Millis, Wire } from "@herald/transport"
 import { NatsConnection } from "@herald/transport-nats"
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
@@ -484,6 +485,13 @@ export const make: (
   const commit = Effect.fn("SagaKv.commit")(function*(c: SagaStore.Commit) {
     const pending: Array<StoredMessage> = []
     for (const o of c.outgoing) {
+      // A subject the EventLog refuses would stay at the head of its instance's queue, holding back every later message.
+      const subject = Subject.make(o.subject)
+      if (subject._tag === "Failure") {
+        return yield* Effect.fail(
+          invalidTransition(c, `outgoing ${o.envelope.type} on ${o.subject}: ${subject.failure.message}`, subject.failure)
+        )
+      }
       const raw = Wire.encode(o.envelope)
       if (raw._tag === "Failure") {
         return yield* Effect.fail(

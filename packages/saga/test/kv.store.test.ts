@@ -531,7 +531,7 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
       assert.strictEqual(yield* store.flush, 0)
     }))
 
-  it.effect("an outgoing message that cannot be encoded is InvalidTransition; nothing is written", () =>
+  it.effect("an outgoing message that cannot be encoded or has an invalid subject is InvalidTransition; nothing is written", () =>
     Effect.gen(function*() {
       const store = yield* SagaKv.make({ bucket: names().bucket })
       const error = yield* Effect.flip(
@@ -547,6 +547,13 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
         store.commit(commit({ trigger: trigger(1), schedule: [timeout("order", "o-9", 82, "x", 1)] }))
       )
       assert.strictEqual(foreign.reason._tag, "InvalidTransition")
+      for (const subject of ["", "a..b", "a.*", "a.>", "a b"]) {
+        const refused = yield* Effect.flip(
+          store.commit(commit({ trigger: trigger(1), outgoing: [{ subject, envelope: envelope(83) }] }))
+        )
+        assert.strictEqual(refused.reason._tag, "InvalidTransition", JSON.stringify(subject))
+      }
+      assert.isTrue(Option.isNone(yield* store.load("order", "o-1")))
     }))
 
   it.effect("a missing processed key (a crash after the compare-and-set) is written by the instance's next transition", () =>
