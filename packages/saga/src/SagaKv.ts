@@ -5,53 +5,61 @@
  * `@nats-io/kv`, and an `EventLog` (which `flush` appends to).
  *
  * **What is atomic.** NATS KV writes one key at a time, with a
- * compare-and-set on that key's revision. Everything `commit` must decide
- * atomically therefore lives in one document per instance, written with one
- * compare-and-set:
+ * compare-and-set on that key's revision. What one transition must change
+ * together lives in one document per instance, written with one
+ * compare-and-set; the trigger's `p.` key makes "processed by the saga"
+ * hold across the saga's instances; the other keys are indexes and history:
  *
  * | key | value | written |
  * |---|---|---|
  * | `i.<saga>.<id>` | the instance, the message ids of its last `processedLimit` triggers, its pending timeouts, its outgoing messages not yet appended, its last history entry | by `commit`, compare-and-set on the revision loaded (create-only for a new instance) |
+ * | `p.<saga>.<message id>` | the trigger's claim (`claimed` by a commit in flight, or `done`) | create-only before the compare-and-set; `done` after it (and again before the instance's next transition) |
  * | `h.<saga>.<id>.<version>` | one history entry | before the compare-and-set of the next transition (the document holds the newest) |
- * | `p.<saga>.<message id>` | the trigger was processed by the saga | after the compare-and-set (and again before the next transition's) |
  * | `t.<saga>.<token>` | index of a pending timeout: its instance and `dueAt` | before the compare-and-set |
- * | `o.<saga>.<id>` | index of an instance with outgoing messages to append | before the compare-and-set |
+ * | `o.<saga>.<id>.<version>` | index of a transition's outgoing messages | before the compare-and-set |
  *
  * Every `<...>` is a `keyToken` (any string, escaped into a valid key token).
  *
  * **The rules of `SagaStore`, and how they hold here.**
  *
- * - `commit` reads the document, answers `"duplicate"` when the trigger is
- *   in its processed list or has a `p.` key, `"conflict"` when its version is
- *   not `expectedVersion` or the fired timeout is not in it, then writes the
- *   new document with a compare-and-set on the revision it read. A refused
- *   compare-and-set is `"conflict"` (`"duplicate"` when the winner processed
- *   the same trigger). Nothing the document holds can be half-written.
+ * - `commit` reads the document and answers `"duplicate"` when the trigger
+ *   is in its processed list. It then creates the trigger's `p.` key as a
+ *   claim: a `done` key is a `"duplicate"`; a claim of another commit is
+ *   judged by that commit's instance document: the trigger is in its
+ *   processed list (`"duplicate"`), the document moved past the revision
+ *   that commit read (it lost: the claim is taken over), or neither (it may
+ *   still land: the commit waits a little, up to about 2 seconds, and then
+ *   answers `"conflict"`, which is retryable). With the claim, `commit`
+ *   answers `"conflict"` when the version is not `expectedVersion` or the
+ *   fired timeout is not pending, else writes the new document with a
+ *   compare-and-set on the revision it read (refused: `"conflict"`). A
+ *   commit that does not write its document deletes its claim. So of
+ *   commits of one trigger, on one instance or on several, one commits and
+ *   the others are duplicates; of commits from one version, one commits.
+ * - A claim left by a commit that crashed before its compare-and-set is
+ *   taken over once its instance moves on, or once it is `grace` old. A
+ *   claim whose commit landed but crashed before marking it `done` still
+ *   counts (its document lists the trigger), and the instance's next
+ *   transition, or `deleteFinished`, marks it `done`.
  * - The processed list is bounded (`processedLimit`, default 1000 per
  *   instance); the `p.` keys are not, and outlive `deleteFinished` so that a
- *   late copy of a trigger does not start a deleted instance again. A `p.`
- *   key is written after the compare-and-set (before it, a commit that loses
- *   would mark a message it did not apply): a crash in between leaves it
- *   missing until the instance's next transition writes it, and until then
- *   `processed` answers `false` for that trigger (`commit` still answers
- *   `"duplicate"` from the document).
+ *   late copy of a trigger does not start a deleted instance again.
  * - The history is complete: the document holds the newest entry, and each
  *   transition writes the previous one to its `h.` key before its own
  *   compare-and-set (rewriting an entry already written is harmless).
  * - Outgoing messages wait in the document (already encoded, `Wire.encode`,
- *   with their own message ids). `flush` lists the `o.` keys, appends each
- *   instance's pending messages with `EventLog.appendRaw` in commit order,
- *   then removes them from the document (compare-and-set, retried). A crash
- *   or a failure between an append and the removal appends the message again
- *   on the next flush, with the same `Nats-Msg-Id`: JetStream drops it as a
- *   duplicate inside the stream's duplicate window (2 minutes by default), so
- *   a store whose flush can stay broken longer than that can deliver a
- *   message twice. Order holds per instance; messages of different
- *   instances are appended instance by instance (by the revision of their
- *   `o.` key), not interleaved in the global commit order. A message whose
- *   append fails stops its instance's queue (later ones wait behind it);
- *   other instances are still flushed, and the flush then fails with the
- *   first error.
+ *   with their own message ids). `flush` lists the `o.` keys in the order
+ *   they were written (the bucket's sequence: commit order, for commits
+ *   that do not overlap in time), appends each transition's messages with
+ *   `EventLog.appendRaw`, removes them from the document (compare-and-set,
+ *   retried) and then the `o.` key. A crash or a failure between an append
+ *   and the removal appends the message again on the next flush, with the
+ *   same `Nats-Msg-Id`: JetStream drops it as a duplicate inside the
+ *   stream's duplicate window (2 minutes by default), so a store whose flush
+ *   stays broken longer than that can deliver a message twice. A message
+ *   whose append fails holds back its instance's later messages; other
+ *   instances are still flushed, and the flush then fails with the first
+ *   error.
  * - `due` lists the `t.` keys, keeps those due, and reads their documents:
  *   only timeouts still in their document are answered, so a cancelled or
  *   fired timeout whose index entry is left over is never delivered.
@@ -59,21 +67,18 @@
  * **Index keys and `grace`.** The `t.` and `o.` keys are written before the
  * compare-and-set, so a crash never leaves a stored timeout or a pending
  * message without its index entry; a commit that then loses leaves index
- * entries that point at nothing. Each entry records the document revision
- * its commit read. `due` and `flush` remove an entry that its document does
- * not need (the timeout is not in it; nothing is left to send) once the
- * document has moved past that revision (the commit landed, or never will:
- * its compare-and-set expects that revision; the one exception is a create
- * that stalls until an instance of the same id was created, finished and
- * removed by `deleteFinished`),
- * or, when it has not (the commit crashed before its compare-and-set, or is
- * still in flight), once the entry is at least `grace` old (default 1
- * minute). `flush` removes an `o.` key right after it emptied the
- * document's queue (a compare-and-set on the key's revision: a commit that
- * wrote it again since keeps it). The guarantee assumes that no commit takes
- * longer than `grace` between its first write and its compare-and-set, and
- * that the clocks of the processes sharing the bucket are within `grace` of
- * each other.
+ * entries that point at nothing. Each entry (and each claim) records the
+ * document revision its commit read. `due` and `flush` remove an entry that
+ * its document does not need (the timeout is not in it; the transition's
+ * messages are not) once the document has moved past that revision (the
+ * commit landed, or never will: its compare-and-set expects that revision;
+ * the one exception is a create that stalls until an instance of the same
+ * id was created, finished and removed by `deleteFinished`), or, when it has
+ * not (the commit crashed before its compare-and-set, or is still in
+ * flight), once the entry is at least `grace` old (default 1 minute). The
+ * guarantees therefore assume that no commit takes longer than `grace`
+ * between its first write and its compare-and-set, and that the clocks of
+ * the processes sharing the bucket are within `grace` of each other.
  *
  * **Scans.** `list` and `deleteFinished` scan the instance keys (of one saga
  * when the query names it); `due` scans the timeout index, `flush` the `o.`
@@ -123,7 +128,11 @@ export interface Options {
   readonly bucket?: string | undefined
   /** How many trigger message ids each document keeps (default 1000). */
   readonly processedLimit?: number | undefined
-  /** How old a `t.` or `o.` index entry must be before it is removed as left over (default 1 minute). */
+  /**
+   * How old a `t.` or `o.` index entry, or a trigger's claim, must be before
+   * it is treated as left over by a commit that never landed (default 1
+   * minute; see the module documentation).
+   */
   readonly grace?: Duration.Input | undefined
   /** Replicas of the bucket's stream (default 1). */
   readonly replicas?: number | undefined
@@ -189,7 +198,8 @@ export const keys = {
     `h.${keyToken(saga)}.${keyToken(id)}.${String(version).padStart(12, "0")}`,
   processed: (saga: string, messageId: string): string => `p.${keyToken(saga)}.${keyToken(messageId)}`,
   timeout: (saga: string, token: string): string => `t.${keyToken(saga)}.${keyToken(token)}`,
-  outgoing: (saga: string, id: string): string => `o.${keyToken(saga)}.${keyToken(id)}`
+  outgoing: (saga: string, id: string, version: number): string =>
+    `o.${keyToken(saga)}.${keyToken(id)}.${String(version).padStart(12, "0")}`
 } as const
 
 // ---------------------------------------------------------------------------
@@ -199,6 +209,8 @@ export const keys = {
 interface StoredMessage {
   readonly subject: string
   readonly messageId: string
+  /** The version of the transition that sent it. */
+  readonly version: number
   readonly headers: Readonly<Record<string, string>>
   /** Base64. */
   readonly body: string
@@ -260,18 +272,29 @@ interface TimeoutIndex {
 interface OutgoingIndex {
   readonly saga: string
   readonly id: string
+  /** The version of the transition whose messages it indexes. */
+  readonly version: number
   readonly at: number
   /** The revision of the document the commit that wrote it read (0: none). */
   readonly after: number
+}
+
+/** A `p.` key's value: a commit of the trigger in flight (`claimed`), or committed (`done`). */
+interface Claim {
+  readonly state: "claimed" | "done"
+  /** The instance the trigger was (or is being) applied to. */
+  readonly id: string
+  readonly version: number
+  /** The revision of the instance's document the claiming commit read (0: none). */
+  readonly after: number
+  /** When written (Unix epoch milliseconds). */
+  readonly at: number
 }
 
 const parseJson = Option.liftThrowable((text: string): unknown => JSON.parse(text))
 
 const valueOf = (entry: KvEntry | null): unknown =>
   entry === null || entry.operation !== "PUT" ? undefined : Option.getOrUndefined(parseJson(decoder.decode(entry.value)))
-
-/** A key that holds a value (not missing, not deleted). */
-const isLive = (entry: KvEntry | null): boolean => entry !== null && entry.operation === "PUT"
 
 const isString = (u: unknown): u is string => typeof u === "string"
 const isNumber = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u)
@@ -282,7 +305,8 @@ const isHeaders = (u: unknown): u is Record<string, string> =>
 
 const isStoredMessage = (u: unknown): u is StoredMessage =>
   Predicate.hasProperty(u, "subject") && isString(u.subject) && Predicate.hasProperty(u, "messageId") &&
-  isString(u.messageId) && Predicate.hasProperty(u, "headers") && isHeaders(u.headers) &&
+  isString(u.messageId) && Predicate.hasProperty(u, "version") && isNumber(u.version) &&
+  Predicate.hasProperty(u, "headers") && isHeaders(u.headers) &&
   Predicate.hasProperty(u, "body") && isString(u.body)
 
 const isStoredTimeout = (u: unknown): u is StoredTimeout =>
@@ -322,9 +346,18 @@ const asTimeoutIndex = (u: unknown): TimeoutIndex | undefined =>
 
 const asOutgoingIndex = (u: unknown): OutgoingIndex | undefined =>
   Predicate.hasProperty(u, "saga") && isString(u.saga) && Predicate.hasProperty(u, "id") && isString(u.id) &&
+    Predicate.hasProperty(u, "version") && isNumber(u.version) &&
     Predicate.hasProperty(u, "at") && isNumber(u.at) && Predicate.hasProperty(u, "after") && isNumber(u.after)
     ? u as unknown as OutgoingIndex
     : undefined
+
+/** A `p.` key's value; a value this store did not write counts as `done`. */
+const asClaim = (u: unknown): Claim =>
+  Predicate.hasProperty(u, "state") && u.state === "claimed" && Predicate.hasProperty(u, "id") && isString(u.id) &&
+    Predicate.hasProperty(u, "version") && isNumber(u.version) && Predicate.hasProperty(u, "after") &&
+    isNumber(u.after) && Predicate.hasProperty(u, "at") && isNumber(u.at)
+    ? u as unknown as Claim
+    : { state: "done", id: "", version: 0, after: 0, at: 0 }
 
 const toInstance = (d: Doc): SagaStore.Instance => ({
   saga: d.saga,
@@ -369,6 +402,9 @@ const isWrongLast = (e: unknown): boolean =>
   (e instanceof Error && /wrong last sequence|key exists/i.test(e.message))
 
 const bucketName = /^[A-Za-z0-9_-]+$/
+
+/** How many times a commit looks at another commit's claim of its trigger before answering `"conflict"`. */
+const claimAttempts = 30
 
 /**
  * Opens (creating it when missing) the bucket and builds the store.
@@ -482,7 +518,64 @@ export const make: (
   const afterwards = (what: string, effect: Effect.Effect<unknown, SagaError.SagaError>) =>
     Effect.catch(effect, (e) => Effect.logWarning(`saga: ${label}: ${what}: ${e.message}`))
 
+  const done = (claim: { readonly id: string; readonly version: number }, at: number): Claim => ({
+    state: "done",
+    id: claim.id,
+    version: claim.version,
+    after: 0,
+    at
+  })
+
+  /**
+   * Where a claim of another commit stands: `applied` (its instance's
+   * document lists the trigger), `void` (its commit lost, or crashed and the
+   * claim is at least `grace` old), or `pending` (its commit may still land).
+   */
+  const judge = (saga: string, messageId: string, claim: Claim, clock: number) =>
+    Effect.map(loadDoc(saga, claim.id), (loaded) => {
+      if (loaded?.doc.processed.includes(messageId) === true) return "applied" as const
+      // Its compare-and-set expects `after`: the document moved past it (or
+      // was deleted after it), so it cannot land any more.
+      if (loaded !== undefined ? loaded.revision > claim.after : claim.after > 0) return "void" as const
+      return clock - claim.at >= grace ? "void" as const : "pending" as const
+    })
+
+  /**
+   * Takes the trigger's `p.` key for this commit (create-only): answers its
+   * revision, `"duplicate"` when the saga processed the trigger, or
+   * `"busy"` when another commit of the same trigger is still in flight
+   * after a few short waits.
+   */
+  const claimTrigger = (c: SagaStore.Commit, mine: Claim) =>
+    Effect.gen(function*() {
+      const key = keys.processed(c.saga, c.trigger.messageId)
+      const value = JSON.stringify(mine)
+      for (let attempt = 0; attempt < claimAttempts; attempt++) {
+        const created = yield* conditional("claim trigger", () => kv.create(key, value))
+        if (Option.isSome(created)) return created.value
+        const entry = yield* get(key)
+        if (entry === null || entry.operation !== "PUT") continue
+        const claim = asClaim(valueOf(entry))
+        if (claim.state === "done") return "duplicate" as const
+        const verdict = yield* judge(c.saga, c.trigger.messageId, claim, yield* Clock.currentTimeMillis)
+        if (verdict === "applied") {
+          yield* Effect.ignore(
+            conditional("mark trigger done", () => kv.update(key, JSON.stringify(done(claim, mine.at)), entry.revision))
+          )
+          return "duplicate" as const
+        }
+        if (verdict === "void") {
+          const taken = yield* conditional("take over trigger claim", () => kv.update(key, value, entry.revision))
+          if (Option.isSome(taken)) return taken.value
+          continue
+        }
+        yield* Effect.sleep(Duration.millis(Math.min(2 ** attempt, 100)))
+      }
+      return "busy" as const
+    })
+
   const commit = Effect.fn("SagaKv.commit")(function*(c: SagaStore.Commit) {
+    const version = c.expectedVersion + 1
     const pending: Array<StoredMessage> = []
     for (const o of c.outgoing) {
       // A subject the EventLog refuses would stay at the head of its instance's queue, holding back every later message.
@@ -501,6 +594,7 @@ export const make: (
       pending.push({
         subject: o.subject,
         messageId: o.envelope.identity.messageId,
+        version,
         headers: raw.success.headers,
         body: Base64.encode(raw.success.body)
       })
@@ -511,15 +605,25 @@ export const make: (
       }
       if (!isNumber(t.dueAt)) return yield* Effect.fail(invalidTransition(c, `timeout ${t.name}: dueAt is not a time`))
     }
+    if (!(Number.isSafeInteger(c.expectedVersion) && c.expectedVersion >= 0)) {
+      return yield* Effect.fail(invalidTransition(c, `expectedVersion ${c.expectedVersion} is not a version`))
+    }
     const loaded = yield* loadDoc(c.saga, c.id)
     const doc = loaded?.doc
     if (doc !== undefined && doc.processed.includes(c.trigger.messageId)) return "duplicate" as const
-    if (isLive(yield* get(keys.processed(c.saga, c.trigger.messageId)))) return "duplicate" as const
-    if ((doc?.version ?? 0) !== c.expectedVersion) return "conflict" as const
+    const at = yield* Clock.currentTimeMillis
+    const after = loaded?.revision ?? 0
+    const claimKey = keys.processed(c.saga, c.trigger.messageId)
+    const claimed = yield* claimTrigger(c, { state: "claimed", id: c.id, version, after, at })
+    if (claimed === "duplicate") return "duplicate" as const
+    if (claimed === "busy") return "conflict" as const
+    const release = Effect.ignore(purge(claimKey, claimed))
+    if ((doc?.version ?? 0) !== c.expectedVersion) return yield* Effect.as(release, "conflict" as const)
     const before = doc?.timeouts ?? []
-    if (c.fired !== undefined && !before.some((t) => t.token === c.fired)) return "conflict" as const
+    if (c.fired !== undefined && !before.some((t) => t.token === c.fired)) {
+      return yield* Effect.as(release, "conflict" as const)
+    }
 
-    const version = c.expectedVersion + 1
     const replaced = new Set([...c.cancel, ...c.schedule.map((t) => t.name)])
     const removed = before.filter((t) => t.token === c.fired || replaced.has(t.name))
     const scheduled = new Map<string, StoredTimeout>()
@@ -566,8 +670,6 @@ export const make: (
       timeouts: [...before.filter((t) => !removed.includes(t)), ...scheduled.values()],
       last
     }
-    const at = yield* Clock.currentTimeMillis
-    const after = loaded?.revision ?? 0
     // Before the compare-and-set: the index entries of what it stores, and
     // the previous transition's history entry and processed key (it is
     // committed: writing them again is harmless).
@@ -579,28 +681,30 @@ export const make: (
             { saga: c.saga, id: c.id, token: t.token, dueAt: t.dueAt, at, after } satisfies TimeoutIndex
           )
         ),
-        ...(pending.length > 0 ? [put(keys.outgoing(c.saga, c.id), { saga: c.saga, id: c.id, at, after } satisfies OutgoingIndex)] : []),
+        ...(pending.length > 0
+          ? [put(keys.outgoing(c.saga, c.id, version), { saga: c.saga, id: c.id, version, at, after } satisfies OutgoingIndex)]
+          : []),
         ...(doc === undefined ? [] : [
           put(keys.history(c.saga, c.id, doc.last.version), doc.last),
-          put(keys.processed(c.saga, doc.last.trigger.messageId), { at: doc.last.at })
+          put(keys.processed(c.saga, doc.last.trigger.messageId), done({ id: c.id, version: doc.last.version }, at))
         ])
       ],
       { concurrency: "unbounded", discard: true }
-    )
+    ).pipe(Effect.onError(() => release))
     const key = keys.instance(c.saga, c.id)
     const value = JSON.stringify(next)
-    const written = loaded === undefined
-      ? yield* conditional("create", () => kv.create(key, value))
-      : yield* conditional("update", () => kv.update(key, value, loaded.revision))
-    if (Option.isNone(written)) {
-      const winner = yield* loadDoc(c.saga, c.id)
-      return winner?.doc.processed.includes(c.trigger.messageId) === true ? "duplicate" as const : "conflict" as const
-    }
+    const written = yield* (loaded === undefined
+      ? conditional("create", () => kv.create(key, value))
+      : conditional("update", () => kv.update(key, value, loaded.revision)))
+    if (Option.isNone(written)) return yield* Effect.as(release, "conflict" as const)
     yield* afterwards(
-      `instance ${c.saga} ${c.id} version ${version}: writing its processed key and removing old timeout index entries`,
+      `instance ${c.saga} ${c.id} version ${version}: marking its trigger done and removing old timeout index entries`,
       Effect.all(
         [
-          put(keys.processed(c.saga, c.trigger.messageId), { at: c.now }),
+          conditional(
+            "mark trigger done",
+            () => kv.update(claimKey, JSON.stringify(done({ id: c.id, version }, at)), claimed)
+          ),
           ...removed.map((t) => purge(keys.timeout(c.saga, t.token)))
         ],
         { concurrency: "unbounded", discard: true }
@@ -610,7 +714,11 @@ export const make: (
   })
 
   const processed = Effect.fn("SagaKv.processed")(function*(saga: string, messageId: string) {
-    return isLive(yield* get(keys.processed(saga, messageId)))
+    const entry = yield* get(keys.processed(saga, messageId))
+    if (entry === null || entry.operation !== "PUT") return false
+    const claim = asClaim(valueOf(entry))
+    if (claim.state === "done") return true
+    return (yield* judge(saga, messageId, claim, yield* Clock.currentTimeMillis)) === "applied"
   })
 
   const load = Effect.fn("SagaKv.load")(function*(saga: string, id: string) {
@@ -631,10 +739,10 @@ export const make: (
     return loaded === undefined ? [] : yield* timeoutsOf(loaded.doc)
   })
 
-  const positiveLimit = (limit: number) =>
-    Number.isSafeInteger(limit) && limit > 0
+  const checkLimit = (limit: number) =>
+    Number.isSafeInteger(limit) && limit >= 0
       ? Effect.void
-      : Effect.fail(SagaError.invalid(`limit must be a positive integer, got ${limit}`))
+      : Effect.fail(SagaError.invalid(`limit must be a non-negative integer, got ${limit}`))
 
   /**
    * Whether an index entry whose document does not need it can go: the
@@ -650,7 +758,8 @@ export const make: (
   const skipCorrupt = (key: string) => Effect.logWarning(`saga: ${label}: ${key} does not parse; skipped`)
 
   const due = Effect.fn("SagaKv.due")(function*(now: number, limit: number, saga?: string) {
-    yield* positiveLimit(limit)
+    yield* checkLimit(limit)
+    if (limit === 0) return [] as ReadonlyArray<SagaStore.Timeout>
     const found = yield* scan(saga === undefined ? "t.>" : `t.${keyToken(saga)}.*`)
     const clock = yield* Clock.currentTimeMillis
     const candidates: Array<TimeoutIndex & { readonly key: string; readonly revision: number }> = []
@@ -703,7 +812,7 @@ export const make: (
 
   const list = Effect.fn("SagaKv.list")(function*(query?: SagaStore.Query) {
     const limit = query?.limit ?? SagaStore.defaultLimit
-    yield* positiveLimit(limit)
+    yield* checkLimit(limit)
     if (query?.status !== undefined && !isStatus(query.status)) {
       return yield* Effect.fail(SagaError.invalid(`unknown status ${JSON.stringify(query.status)}`))
     }
@@ -739,38 +848,44 @@ export const make: (
   })
 
   /**
-   * Removes appended messages (by message id) from an instance's document:
-   * `"empty"` when nothing is left to send, `"more"` when messages committed
-   * since wait, `"moving"` when every compare-and-set was refused.
+   * Removes appended messages (by message id) from an instance's document;
+   * `false` when every compare-and-set was refused (it kept changing).
    */
   const removeSent = (saga: string, id: string, sent: ReadonlySet<string>) =>
     Effect.gen(function*() {
       for (let attempt = 0; attempt < 20; attempt++) {
         const loaded = yield* loadDoc(saga, id)
-        if (loaded === undefined) return "empty" as const
+        if (loaded === undefined) return true
         const rest = loaded.doc.pending.filter((p) => !sent.has(p.messageId))
-        if (rest.length === loaded.doc.pending.length) return rest.length === 0 ? "empty" as const : "more" as const
+        if (rest.length === loaded.doc.pending.length) return true
         const updated = yield* conditional(
           "remove appended messages",
           () => kv.update(keys.instance(saga, id), JSON.stringify({ ...loaded.doc, pending: rest }), loaded.revision)
         )
-        if (Option.isSome(updated)) return rest.length === 0 ? "empty" as const : "more" as const
+        if (Option.isSome(updated)) return true
       }
-      return "moving" as const
+      return false
     })
 
+  /**
+   * Appends the messages of one `o.` entry's transition (and any older ones
+   * still waiting in the document), then removes them from the document and
+   * the entry from the bucket.
+   */
   const flushOne = (marker: OutgoingIndex, revision: number) =>
     Effect.gen(function*() {
+      const markerKey = keys.outgoing(marker.saga, marker.id, marker.version)
       const loaded = yield* loadDoc(marker.saga, marker.id)
-      const doc = loaded?.doc
-      const markerKey = keys.outgoing(marker.saga, marker.id)
-      if (doc === undefined || doc.pending.length === 0) {
+      const due = loaded?.doc.pending.filter((p) => p.version <= marker.version) ?? []
+      if (loaded === undefined || due.length === 0) {
+        // Appended by an earlier flush, or the transition never landed.
         if (settled(loaded, marker, yield* Clock.currentTimeMillis)) yield* purge(markerKey, revision)
         return { appended: 0, failure: undefined }
       }
+      const { doc } = loaded
       const sent = new Set<string>()
       let failure: SagaError.SagaError | undefined
-      for (const p of doc.pending) {
+      for (const p of due) {
         const body = bodyOf(p.body)
         if (body === undefined) {
           failure = corrupt(doc.saga, doc.id, `outgoing message ${p.messageId}: its body is not base64`)
@@ -786,17 +901,13 @@ export const make: (
         }
         sent.add(p.messageId)
       }
-      if (sent.size > 0) {
-        const left = yield* removeSent(doc.saga, doc.id, sent)
-        // The document was just written without pending messages: a commit
-        // that read it before will fail its compare-and-set, one that read
-        // it since has written the marker again (a new revision).
-        if (left === "empty") yield* purge(markerKey, revision)
-        if (left === "moving") {
-          yield* Effect.logWarning(
-            `saga: ${label}: instance ${doc.saga} ${doc.id}: appended messages could not be removed from its document (it kept changing); the next flush appends them again, deduplicated by their message ids`
-          )
-        }
+      if (sent.size > 0 && !(yield* removeSent(doc.saga, doc.id, sent))) {
+        yield* Effect.logWarning(
+          `saga: ${label}: instance ${doc.saga} ${doc.id}: appended messages could not be removed from its document (it kept changing); the next flush appends them again, deduplicated by their message ids`
+        )
+      } else if (failure === undefined) {
+        // Its transition landed and its messages are gone from the document.
+        yield* purge(markerKey, revision)
       }
       return { appended: sent.size, failure }
     })
@@ -805,22 +916,30 @@ export const make: (
 
   const flush: Effect.Effect<number, SagaError.SagaError> = flushLock.withPermits(1)(
     Effect.gen(function*() {
+      // In the order the transitions wrote their entries: commit order.
       const markers = (yield* scan("o.>")).sort((a, b) => a.entry.revision - b.entry.revision)
       let appended = 0
       let first: SagaError.SagaError | undefined
+      // An instance whose message failed: its later messages wait behind it.
+      const held = new Set<string>()
       for (const { entry, key } of markers) {
         const marker = asOutgoingIndex(valueOf(entry))
         if (marker === undefined) {
           yield* skipCorrupt(key)
           continue
         }
+        const instance = keys.instance(marker.saga, marker.id)
+        if (held.has(instance)) continue
         const result = yield* Effect.catchIf(
           flushOne(marker, entry.revision),
           (e) => e.reason._tag === "CorruptState",
           (e) => Effect.succeed({ appended: 0, failure: e })
         )
         appended += result.appended
-        first ??= result.failure
+        if (result.failure !== undefined) {
+          held.add(instance)
+          first ??= result.failure
+        }
       }
       return first === undefined ? appended : yield* Effect.fail(first)
     })
@@ -830,14 +949,21 @@ export const make: (
     let n = 0
     for (const { doc, revision } of yield* scanDocs(undefined)) {
       if (!SagaStore.isFinal(doc.status) || doc.updatedAt >= before || doc.pending.length > 0) continue
+      // The last trigger's `p.` key may still be a claim (a crash before it
+      // was marked done): once the document is gone, nothing could confirm it.
+      yield* put(
+        keys.processed(doc.saga, doc.last.trigger.messageId),
+        done({ id: doc.id, version: doc.last.version }, yield* Clock.currentTimeMillis)
+      )
       if (!(yield* purge(keys.instance(doc.saga, doc.id), revision))) continue
       n++
       const history = yield* scan(historyPrefix(doc.saga, doc.id))
+      const markers = yield* scan(`o.${keyToken(doc.saga)}.${keyToken(doc.id)}.*`)
       yield* Effect.all(
         [
           ...history.map(({ key }) => purge(key)),
-          ...doc.timeouts.map((t) => purge(keys.timeout(doc.saga, t.token))),
-          purge(keys.outgoing(doc.saga, doc.id))
+          ...markers.map(({ key }) => purge(key)),
+          ...doc.timeouts.map((t) => purge(keys.timeout(doc.saga, t.token)))
         ],
         { concurrency: 16, discard: true }
       )

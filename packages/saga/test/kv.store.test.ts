@@ -96,7 +96,7 @@ describe("SagaKv keys", () => {
     assert.strictEqual(SagaKv.keys.history("order", "o-1", 7), "h.order.o-1.000000000007")
     assert.strictEqual(SagaKv.keys.processed("order", "m 1"), "p.order.m=201")
     assert.strictEqual(SagaKv.keys.timeout("order", "t"), "t.order.t")
-    assert.strictEqual(SagaKv.keys.outgoing("order", "o-1"), "o.order.o-1")
+    assert.strictEqual(SagaKv.keys.outgoing("order", "o-1", 3), "o.order.o-1.000000000003")
   })
 })
 
@@ -250,17 +250,59 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
       assert.strictEqual(processed, 2)
     }))
 
-  it.effect("the same trigger delivered 10 times at once: one commit, the others duplicate or conflict, never two", () =>
+  it.effect("the same trigger committed 20 times at once, on one instance or on twenty: one commits, 19 are duplicates", () =>
     Effect.gen(function*() {
       const store = yield* SagaKv.make({ bucket: names().bucket })
       const results = yield* Effect.all(
-        Array.from({ length: 10 }, () => store.commit(commit({ trigger: trigger(1) }))),
+        Array.from({ length: 20 }, () => store.commit(commit({ trigger: trigger(1) }))),
         { concurrency: "unbounded" }
       )
       assert.strictEqual(results.filter((r) => r === "committed").length, 1)
+      assert.strictEqual(results.filter((r) => r === "duplicate").length, 19)
       assert.strictEqual(Option.getOrThrow(yield* store.load("order", "o-1")).version, 1)
       assert.strictEqual((yield* store.history("order", "o-1")).length, 1)
+      const spread = yield* Effect.all(
+        Array.from({ length: 20 }, (_, i) => store.commit(commit({ id: `s-${i}`, trigger: trigger(2) }))),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(spread.filter((r) => r === "committed").length, 1)
+      assert.strictEqual(spread.filter((r) => r === "duplicate").length, 19)
+      assert.deepStrictEqual((yield* store.list()).map((i) => i.id), ["o-1", `s-${spread.indexOf("committed")}`])
       assert.strictEqual(yield* store.commit(commit({ trigger: trigger(1) })), "duplicate")
+    }))
+
+  it.effect("a claim of a trigger left by another commit: applied is a duplicate, lost or expired is taken over, in flight is a conflict", () =>
+    Effect.gen(function*() {
+      const { bucket } = names()
+      const store = yield* SagaKv.make({ bucket })
+      const eager = yield* SagaKv.make({ bucket, grace: "0 millis" })
+      const kv = yield* openKv(bucket)
+      const claim = (n: number, id: string, after: number) =>
+        Effect.promise(() =>
+          kv.put(
+            SagaKv.keys.processed("order", idOf(n)),
+            JSON.stringify({ state: "claimed", id, version: 1, after, at: Date.now() })
+          )
+        )
+      assert.strictEqual(yield* store.commit(commit({ id: "a", trigger: trigger(1) })), "committed")
+      const revision = (yield* Effect.promise(() => kv.get(SagaKv.keys.instance("order", "a"))))!.revision
+      // Applied: the claimed instance's document lists the trigger (its commit crashed before marking it done).
+      yield* claim(1, "a", 0)
+      assert.isTrue(yield* store.processed("order", idOf(1)))
+      assert.strictEqual(yield* store.commit(commit({ id: "b", trigger: trigger(1) })), "duplicate")
+      // Lost: the claimed instance's document moved past the revision its commit read.
+      yield* claim(2, "a", revision - 1)
+      assert.isFalse(yield* store.processed("order", idOf(2)))
+      assert.strictEqual(yield* store.commit(commit({ id: "a", trigger: trigger(2), expectedVersion: 1 })), "committed")
+      assert.isTrue(yield* store.processed("order", idOf(2)))
+      // In flight: a new instance not created yet, within the grace: answered as a conflict (retryable).
+      yield* claim(3, "c", 0)
+      assert.isFalse(yield* store.processed("order", idOf(3)))
+      assert.strictEqual(yield* store.commit(commit({ id: "c", trigger: trigger(3) })), "conflict")
+      assert.isTrue(Option.isNone(yield* store.load("order", "c")))
+      // Past the grace, the claim is taken over.
+      assert.strictEqual(yield* eager.commit(commit({ id: "c", trigger: trigger(3) })), "committed")
+      assert.isTrue(yield* store.processed("order", idOf(3)))
     }))
 
   it.effect("timeouts: schedule, replace by name, cancel, fire (must still exist), due in dueAt order", () =>
@@ -318,7 +360,8 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
         [3, [], []],
         [4, [], ["remind"]]
       ])
-      const bad = yield* Effect.flip(store.due(0, 0))
+      assert.deepStrictEqual(yield* store.due(10_000, 0), [])
+      const bad = yield* Effect.flip(store.due(0, -1))
       assert.strictEqual(bad.reason._tag, "InvalidConfig")
     }))
 
@@ -369,7 +412,8 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
       assert.deepStrictEqual(ids(yield* store.list({ status: "running" })), ["shipping/a", "order/c", "order/a"])
       assert.deepStrictEqual(ids(yield* store.list({ saga: "order", status: "completed" })), ["order/b"])
       assert.deepStrictEqual(ids(yield* store.list({ limit: 2 })), ["shipping/a", "order/b"])
-      assert.strictEqual((yield* Effect.flip(store.list({ limit: 0 }))).reason._tag, "InvalidConfig")
+      assert.deepStrictEqual(yield* store.list({ limit: 0 }), [])
+      assert.strictEqual((yield* Effect.flip(store.list({ limit: 1.5 }))).reason._tag, "InvalidConfig")
       // The same updatedAt: by id.
       yield* store.commit(commit({ id: "z", trigger: trigger(5), now: 4_000 }))
       yield* store.commit(commit({ id: "y", trigger: trigger(6), now: 4_000 }))
@@ -414,7 +458,7 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
       ])
     }))
 
-  it.effect("outgoing messages: appended by flush exactly once, in commit order, with their message ids", () =>
+  it.effect("outgoing messages: appended by flush exactly once, in commit order across instances, with their message ids", () =>
     Effect.gen(function*() {
       const t = names()
       yield* Topology.ensure({ streams: [{ name: t.stream, subjects: [`${t.subject}.>`] }] })
@@ -440,21 +484,19 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
       )
       assert.deepStrictEqual(yield* storedIds(t.stream), [])
       assert.strictEqual(yield* store.flush, 6)
-      const ids = yield* storedIds(t.stream)
-      assert.strictEqual(ids.length, 6)
-      const ofO1 = ids.filter((id) => id !== idOf(51))
-      assert.deepStrictEqual(ofO1, [41, 42, 43, 44, 45].map(idOf))
-      assert.strictEqual(ids.filter((id) => id === idOf(51)).length, 1)
+      const expected = [41, 42, 43, 51, 44, 45].map(idOf)
+      assert.deepStrictEqual(yield* storedIds(t.stream), expected)
       assert.strictEqual(yield* store.flush, 0)
-      assert.strictEqual((yield* storedIds(t.stream)).length, 6)
+      assert.deepStrictEqual(yield* storedIds(t.stream), expected)
       // The history records what was sent.
       assert.deepStrictEqual((yield* store.history("order", "o-1"))[0]!.outgoing, [
         { messageId: idOf(41), type: "test.Sent", subject: `${t.subject}.cmd` },
         { messageId: idOf(42), type: "test.Sent", subject: `${t.subject}.cmd` }
       ])
-      // A flush that empties an instance's queue removes its `o.` key.
-      assert.isFalse(yield* live(t.bucket, SagaKv.keys.outgoing("order", "o-1")))
-      assert.isFalse(yield* live(t.bucket, SagaKv.keys.outgoing("order", "o-2")))
+      // A flush removes the `o.` key of each transition it delivered.
+      for (const [id, version] of [["o-1", 1], ["o-1", 2], ["o-1", 3], ["o-2", 1]] as const) {
+        assert.isFalse(yield* live(t.bucket, SagaKv.keys.outgoing("order", id, version)))
+      }
     }))
 
   it.effect("flush keeps an `o.` key whose commit may still land until the grace; one whose commit is settled goes", () =>
@@ -469,7 +511,10 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
         Effect.map(Effect.promise(() => kv.get(SagaKv.keys.instance("order", id))), (e) => e!.revision)
       const marker = (id: string, after: number) =>
         Effect.promise(() =>
-          kv.put(SagaKv.keys.outgoing("order", id), JSON.stringify({ saga: "order", id, at: Date.now(), after }))
+          kv.put(
+            SagaKv.keys.outgoing("order", id, 2),
+            JSON.stringify({ saga: "order", id, version: 2, at: Date.now(), after })
+          )
         )
       // "a": written by a commit that read the current revision (in flight);
       // "b": by one that read an older revision (it lost); "c": no instance yet.
@@ -477,12 +522,12 @@ layer(Nats, { excludeTestServices: true, timeout: "60 seconds" })("SagaKv on nat
       yield* marker("b", (yield* revisionOf("b")) - 1)
       yield* marker("c", 0)
       assert.strictEqual(yield* patient.flush, 0)
-      assert.isTrue(yield* live(bucket, SagaKv.keys.outgoing("order", "a")))
-      assert.isFalse(yield* live(bucket, SagaKv.keys.outgoing("order", "b")))
-      assert.isTrue(yield* live(bucket, SagaKv.keys.outgoing("order", "c")))
+      assert.isTrue(yield* live(bucket, SagaKv.keys.outgoing("order", "a", 2)))
+      assert.isFalse(yield* live(bucket, SagaKv.keys.outgoing("order", "b", 2)))
+      assert.isTrue(yield* live(bucket, SagaKv.keys.outgoing("order", "c", 2)))
       assert.strictEqual(yield* eager.flush, 0)
-      assert.isFalse(yield* live(bucket, SagaKv.keys.outgoing("order", "a")))
-      assert.isFalse(yield* live(bucket, SagaKv.keys.outgoing("order", "c")))
+      assert.isFalse(yield* live(bucket, SagaKv.keys.outgoing("order", "a", 2)))
+      assert.isFalse(yield* live(bucket, SagaKv.keys.outgoing("order", "c", 2)))
     }))
 
   it.effect("a flush that fails midway delivers everything later, each message once; other instances are not held up", () =>
