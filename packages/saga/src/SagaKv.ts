@@ -42,8 +42,9 @@
  *   counts (its document lists the trigger), and the instance's next
  *   transition, or `deleteFinished`, marks it `done`.
  * - The processed list is bounded (`processedLimit`, default 1000 per
- *   instance); the `p.` keys are not, and outlive `deleteFinished` so that a
- *   late copy of a trigger does not start a deleted instance again.
+ *   instance); the `p.` keys are not: they live as long as their instance,
+ *   and `deleteFinished` deletes them with it (as every store forgets a
+ *   deleted instance's processed messages).
  * - The history is complete: the document holds the newest entry, and each
  *   transition writes the previous one to its `h.` key before its own
  *   compare-and-set (rewriting an entry already written is harmless).
@@ -87,10 +88,10 @@
  * not parse is skipped (logged) by the scans, and is a `CorruptState` for
  * `load`, `commit`, `timeouts` and `history`.
  *
- * **Retention.** `deleteFinished` removes an instance's document, history
- * and index keys, but not an instance whose outgoing messages are not all
- * appended yet (run `flush` first; a later call deletes it), and never the
- * `p.` keys. The bucket has no TTL and keeps one revision per key (deleted
+ * **Retention.** `deleteFinished` removes an instance's document, history,
+ * index keys and the `p.` keys of its processed messages (one scan of the
+ * saga's `p.` keys per call), but not an instance whose outgoing messages
+ * are not all appended yet (run `flush` first; a later call deletes it). The bucket has no TTL and keeps one revision per key (deleted
  * keys leave a small purge marker in the bucket's stream).
  *
  * A document holds the instance's state, its last `processedLimit` message
@@ -947,6 +948,7 @@ export const make: (
 
   const deleteFinished = Effect.fn("SagaKv.deleteFinished")(function*(before: number) {
     let n = 0
+    const deleted = new Map<string, Set<string>>()
     for (const { doc, revision } of yield* scanDocs(undefined)) {
       if (!SagaStore.isFinal(doc.status) || doc.updatedAt >= before || doc.pending.length > 0) continue
       // The last trigger's `p.` key may still be a claim (a crash before it
@@ -965,6 +967,20 @@ export const make: (
           ...markers.map(({ key }) => purge(key)),
           ...doc.timeouts.map((t) => purge(keys.timeout(doc.saga, t.token)))
         ],
+        { concurrency: 16, discard: true }
+      )
+      const ids = deleted.get(doc.saga) ?? new Set<string>()
+      ids.add(doc.id)
+      deleted.set(doc.saga, ids)
+    }
+    // The processed messages of the deleted instances: their `p.` keys name the instance.
+    for (const [saga, ids] of deleted) {
+      const claims = yield* scan(`p.${keyToken(saga)}.*`)
+      yield* Effect.all(
+        claims.filter(({ entry }) => {
+          const value = valueOf(entry)
+          return Predicate.hasProperty(value, "id") && isString(value.id) && ids.has(value.id)
+        }).map(({ key }) => purge(key)),
         { concurrency: 16, discard: true }
       )
     }
