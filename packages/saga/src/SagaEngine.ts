@@ -34,7 +34,7 @@
  */
 import { MessageIdentity } from "@herald/identity"
 import { Subject } from "@herald/subject"
-import { type Envelope, TransportError, Wire } from "@herald/transport"
+import { type Envelope, type Message, TransportError, Wire } from "@herald/transport"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -112,6 +112,20 @@ const consumeOnly = <S, E, R>(type: string): Saga.On<S, E, R> => ({
 
 const unchanged = <S>(state: S): Saga.Transition<S> => Saga.transition(state)
 
+/** Builds an outgoing envelope; a payload its Schema refuses is an `InvalidTransition`. */
+const envelopeOf = (
+  saga: string,
+  id: string,
+  definition: Message.Any,
+  payload: unknown,
+  options: Message.MakeOptions,
+  what: string
+) =>
+  Effect.mapError(
+    definition.make(payload, options) as Effect.Effect<Envelope.Envelope, TransportError.TransportError>,
+    (e) => invalidTransition(saga, id, `${what}: ${e.message}`, e)
+  )
+
 interface Trigger {
   readonly envelope: Envelope.Envelope
   readonly source: SagaStore.Trigger
@@ -138,17 +152,14 @@ const buildOutgoing = <S, E, R>(
           invalidTransition(saga.name, id, `${item.definition.type}: ${JSON.stringify(item.subject)} is not a subject`)
         )
       }
-      const identity = MessageIdentity.derive(
-        trigger.envelope.identity,
-        deterministicId(saga.name, id, trigger.source.messageId, "out", i)
-      )
-      const envelope = yield* Effect.mapError(
-        item.definition.make(item.payload, { identity, occurredAt: now, headers: item.headers }) as Effect.Effect<
-          Envelope.Envelope,
-          TransportError.TransportError
-        >,
-        (e) => invalidTransition(saga.name, id, `${item.definition.type}: ${e.message}`, e)
-      )
+      const envelope = yield* envelopeOf(saga.name, id, item.definition, item.payload, {
+        identity: MessageIdentity.derive(
+          trigger.envelope.identity,
+          deterministicId(saga.name, id, trigger.source.messageId, "out", i)
+        ),
+        occurredAt: now,
+        headers: item.headers
+      }, item.definition.type)
       out.push({ subject: item.subject, envelope })
     }
     return out
@@ -180,13 +191,10 @@ const buildTimeouts = <S, E, R>(
         )
       }
       const token = deterministicId(saga.name, id, trigger.source.messageId, "timeout", j)
-      const envelope = yield* Effect.mapError(
-        s.definition.make(s.payload, {
-          identity: MessageIdentity.derive(trigger.envelope.identity, token),
-          occurredAt: dueAt
-        }) as Effect.Effect<Envelope.Envelope, TransportError.TransportError>,
-        (e) => invalidTransition(saga.name, id, `timeout ${s.name}: ${e.message}`, e)
-      )
+      const envelope = yield* envelopeOf(saga.name, id, s.definition, s.payload, {
+        identity: MessageIdentity.derive(trigger.envelope.identity, token),
+        occurredAt: dueAt
+      }, `timeout ${s.name}`)
       const raw = Wire.encode(envelope)
       if (Result.isFailure(raw)) {
         return yield* Effect.fail(invalidTransition(saga.name, id, `timeout ${s.name}: ${raw.failure.message}`))

@@ -637,24 +637,19 @@ export const make: (
         body: Base64.encode(t.message.body)
       })
     }
+    const entry = SagaStore.historyOf(c)
     const last: StoredHistory = {
       version,
       trigger: {
-        messageId: c.trigger.messageId,
-        type: c.trigger.type,
-        subject: c.trigger.subject,
-        stream: c.trigger.stream ?? null,
-        streamSequence: c.trigger.streamSequence ?? null
+        ...entry.trigger,
+        stream: entry.trigger.stream ?? null,
+        streamSequence: entry.trigger.streamSequence ?? null
       },
-      status: c.status,
-      outgoing: c.outgoing.map((o) => ({
-        messageId: o.envelope.identity.messageId,
-        type: o.envelope.type,
-        subject: o.subject
-      })),
-      scheduled: c.schedule.map((t) => ({ name: t.name, token: t.token, dueAt: t.dueAt })),
-      cancelled: c.cancel,
-      at: c.now
+      status: entry.status,
+      outgoing: entry.outgoing,
+      scheduled: entry.scheduled,
+      cancelled: entry.cancelled,
+      at: entry.at
     }
     const next: Doc = {
       format: 1,

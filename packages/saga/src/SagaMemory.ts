@@ -101,21 +101,7 @@ export const make: Effect.Effect<SagaStore.SagaStore["Service"], never, EventLog
       for (const t of timeoutsOf(c.saga, c.id)) if (cancelled.has(t.name)) timeouts.delete(t.token)
       for (const t of c.schedule) timeouts.set(t.token, t)
       const entries = history.get(key) ?? []
-      entries.push({
-        saga: c.saga,
-        id: c.id,
-        version,
-        trigger: c.trigger,
-        status: c.status,
-        outgoing: c.outgoing.map((o) => ({
-          messageId: o.envelope.identity.messageId,
-          type: o.envelope.type,
-          subject: o.subject
-        })),
-        scheduled: c.schedule.map((t) => ({ name: t.name, token: t.token, dueAt: t.dueAt })),
-        cancelled: c.cancel,
-        at: c.now
-      })
+      entries.push(SagaStore.historyOf(c))
       history.set(key, entries)
       queue.push(...encoded)
       return Effect.succeed("committed" as const)

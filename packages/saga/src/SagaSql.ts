@@ -297,13 +297,12 @@ const prepare = (c: SagaStore.Commit): Result.Result<Prepared, SagaError.SagaErr
       body: t.message.body
     })
   }
+  const entry = SagaStore.historyOf(c)
   return Result.succeed({
     state,
-    outgoing: JSON.stringify(
-      c.outgoing.map((o) => ({ messageId: o.envelope.identity.messageId, type: o.envelope.type, subject: o.subject }))
-    ),
-    scheduled: JSON.stringify(c.schedule.map((t) => ({ name: t.name, token: t.token, dueAt: t.dueAt }))),
-    cancelled: JSON.stringify(c.cancel),
+    outgoing: JSON.stringify(entry.outgoing),
+    scheduled: JSON.stringify(entry.scheduled),
+    cancelled: JSON.stringify(entry.cancelled),
     timeouts,
     names: [...new Set([...c.cancel, ...seenNames])]
   })

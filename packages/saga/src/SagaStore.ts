@@ -255,3 +255,23 @@ export class SagaStore extends Context.Service<SagaStore, {
    */
   readonly deleteFinished: (before: number) => Effect.Effect<number, SagaError.SagaError>
 }>()("@herald/saga/SagaStore") {}
+
+/**
+ * The history entry a commit records: the version it produces, its trigger
+ * and status, the ids, types and subjects of its outgoing messages, the
+ * timeouts it scheduled and cancelled.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const historyOf = (c: Commit): HistoryEntry => ({
+  saga: c.saga,
+  id: c.id,
+  version: c.expectedVersion + 1,
+  trigger: c.trigger,
+  status: c.status,
+  outgoing: c.outgoing.map((o) => ({ messageId: o.envelope.identity.messageId, type: o.envelope.type, subject: o.subject })),
+  scheduled: c.schedule.map((t) => ({ name: t.name, token: t.token, dueAt: t.dueAt })),
+  cancelled: c.cancel,
+  at: c.now
+})
