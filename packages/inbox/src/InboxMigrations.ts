@@ -33,6 +33,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import { SqlName } from "@herald/transport"
 import * as Result from "effect/Result"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -79,24 +80,7 @@ export const statements = (
  * @category migrations
  */
 export const dialectOf = (sql: SqlClient.SqlClient): Result.Result<"pg" | "sqlite", InboxError.InboxError> =>
-  sql.onDialectOrElse({
-    pg: () => Result.succeed("pg" as const),
-    sqlite: () => Result.succeed("sqlite" as const),
-    orElse: () =>
-      Result.fail(
-        InboxError.make(
-          new InboxError.UnsupportedDialect({
-            dialect: sql.onDialect({
-              pg: () => "pg",
-              sqlite: () => "sqlite",
-              mysql: () => "mysql",
-              mssql: () => "mssql",
-              clickhouse: () => "clickhouse"
-            })
-          })
-        )
-      )
-  })
+  Result.mapError(SqlName.dialect(sql), (dialect) => InboxError.make(new InboxError.UnsupportedDialect({ dialect })))
 
 const apply = (
   sql: SqlClient.SqlClient,

@@ -14,6 +14,14 @@ export * as Message from "./Message.ts"
 export * as Millis from "./Millis.ts"
 export * as Settlement from "./Settlement.ts"
 export * as StoreFault from "./StoreFault.ts"
+
+/**
+ * Names of the SQL tables Herald's stores create, checked and quoted one
+ * way; the dialect of a `SqlClient`.
+ *
+ * @since 0.1.0
+ */
+export * as SqlName from "./SqlName.ts"
 export * as Topology from "./Topology.ts"
 export * as TopologyConfig from "./TopologyConfig.ts"
 export * as TransportError from "./TransportError.ts"

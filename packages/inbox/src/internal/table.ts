@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import { SqlName } from "@herald/transport"
 import * as Result from "effect/Result"
 import * as InboxError from "../InboxError.ts"
 
@@ -25,45 +26,23 @@ export interface Table {
 
 export const defaultTable = "herald_inbox"
 
-const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
 const maxName = 48
-const maxSchema = 63
 
 /**
- * Checks a table name: `name` or `schema.name`, each part a plain SQL
- * identifier (letters, digits, underscores, not starting with a digit), the
- * name at most 48 characters (its index name adds 13) and the schema at most
- * 63 (PostgreSQL's limit).
+ * Checks a table name: `name` or `schema.name` (`SqlName.parse`), the name
+ * at most 48 characters (its index name adds 13).
  */
-export const parse = (input: string | undefined): Result.Result<Table, InboxError.InboxError> => {
-  const qualified = input ?? defaultTable
-  const parts = qualified.split(".")
-  if (parts.length > 2) {
-    return Result.fail(InboxError.invalid(`table ${JSON.stringify(qualified)}: at most one '.' (schema.table)`))
-  }
-  const name = parts[parts.length - 1]!
-  const schema = parts.length === 2 ? parts[0] : undefined
-  for (const [what, part, max] of [["table name", name, maxName], ["schema", schema, maxSchema]] as const) {
-    if (part === undefined) continue
-    if (!identifier.test(part)) {
-      return Result.fail(
-        InboxError.invalid(
-          `${what} ${JSON.stringify(part)} is not a plain SQL identifier (letters, digits and '_', not starting with a digit)`
-        )
-      )
-    }
-    if (part.length > max) {
-      return Result.fail(InboxError.invalid(`${what} ${JSON.stringify(part)} is longer than ${max} characters`))
-    }
-  }
-  return Result.succeed({
-    schema,
-    name,
-    qualified,
-    quoted: schema === undefined ? `"${name}"` : `"${schema}"."${name}"`,
-    index: `${name}_processed_at`
+export const parse = (input: string | undefined): Result.Result<Table, InboxError.InboxError> =>
+  Result.mapBoth(SqlName.parse(input ?? defaultTable, { what: "table name", maxLength: maxName }), {
+    onFailure: InboxError.invalid,
+    onSuccess: (name) => ({
+      schema: name.schema,
+      name: name.name,
+      qualified: name.qualified,
+      quoted: name.quote(),
+      index: `${name.name}_processed_at`
+    })
   })
-}
 
 const columns = "consumer, message_id, stream, stream_sequence, subject, message_type, delivery_count, processed_at"
 

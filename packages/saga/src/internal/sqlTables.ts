@@ -5,6 +5,7 @@
  * @since 0.1.0
  * @internal
  */
+import { SqlName } from "@herald/transport"
 import * as Result from "effect/Result"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as SagaError from "../SagaError.ts"
@@ -15,10 +16,8 @@ export type Dialect = "pg" | "sqlite"
 /** The default prefix of the tables. */
 export const defaultPrefix = "herald_saga"
 
-const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** PostgreSQL's 63 characters, minus the longest suffix (`_transitions_instance_idx`). */
 const maxPrefix = 38
-const maxSchema = 63
 
 /** A validated table prefix and the names derived from it. */
 export interface Tables {
@@ -38,61 +37,22 @@ export interface Tables {
  * prefix at most 38 characters (the longest name built on it adds 25) and
  * the schema at most 63.
  */
-export const parse = (input: string | undefined): Result.Result<Tables, SagaError.SagaError> => {
-  const qualified = input ?? defaultPrefix
-  if (typeof qualified !== "string") {
-    return Result.fail(SagaError.invalid(`table prefix must be a string, got ${typeof qualified}`))
-  }
-  const parts = qualified.split(".")
-  if (parts.length > 2) {
-    return Result.fail(SagaError.invalid(`table prefix ${JSON.stringify(qualified)}: at most one '.' (schema.prefix)`))
-  }
-  const prefix = parts[parts.length - 1]!
-  const schema = parts.length === 2 ? parts[0] : undefined
-  for (const [what, part, max] of [["table prefix", prefix, maxPrefix], ["schema", schema, maxSchema]] as const) {
-    if (part === undefined) continue
-    if (!identifier.test(part)) {
-      return Result.fail(
-        SagaError.invalid(
-          `${what} ${JSON.stringify(part)} is not a plain SQL identifier (letters, digits and '_', not starting with a digit)`
-        )
-      )
-    }
-    if (part.length > max) {
-      return Result.fail(SagaError.invalid(`${what} ${JSON.stringify(part)} is longer than ${max} characters`))
-    }
-  }
-  const quote = (name: string) => schema === undefined ? `"${name}"` : `"${schema}"."${name}"`
-  return Result.succeed({
-    qualified,
-    schema,
-    prefix,
-    instances: quote(`${prefix}_instances`),
-    transitions: quote(`${prefix}_transitions`),
-    timeouts: quote(`${prefix}_timeouts`)
+export const parse = (input: string | undefined): Result.Result<Tables, SagaError.SagaError> =>
+  Result.mapBoth(SqlName.parse(input ?? defaultPrefix, { what: "table prefix", maxLength: maxPrefix }), {
+    onFailure: SagaError.invalid,
+    onSuccess: (name) => ({
+      qualified: name.qualified,
+      schema: name.schema,
+      prefix: name.name,
+      instances: name.quote("_instances"),
+      transitions: name.quote("_transitions"),
+      timeouts: name.quote("_timeouts")
+    })
   })
-}
 
 /** The dialect of a client, when the store supports it. */
 export const dialectOf = (sql: SqlClient.SqlClient): Result.Result<Dialect, SagaError.SagaError> =>
-  sql.onDialectOrElse({
-    pg: () => Result.succeed("pg" as const),
-    sqlite: () => Result.succeed("sqlite" as const),
-    orElse: () =>
-      Result.fail(
-        SagaError.make(
-          new SagaError.UnsupportedDialect({
-            dialect: sql.onDialect({
-              pg: () => "pg",
-              sqlite: () => "sqlite",
-              mysql: () => "mysql",
-              mssql: () => "mssql",
-              clickhouse: () => "clickhouse"
-            })
-          })
-        )
-      )
-  })
+  Result.mapError(SqlName.dialect(sql), (dialect) => SagaError.make(new SagaError.UnsupportedDialect({ dialect })))
 
 /** The DDL: the three tables and their indexes, created when missing. */
 export const ddl = (dialect: Dialect, tables: Tables): ReadonlyArray<string> => {
