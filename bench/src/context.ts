@@ -32,6 +32,10 @@ export interface Sizes {
   readonly inbox: number
   /** Herald's consume concurrency in the inbox row. */
   readonly inboxConcurrency: number
+  /** Sagas per saga run (4 transitions each). */
+  readonly saga: number
+  /** The saga runner's concurrency, and the baseline's, in the saga row. */
+  readonly sagaConcurrency: number
   /** Counted runs of each side (after one warm-up run each). */
   readonly runs: number
 }

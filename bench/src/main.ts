@@ -8,7 +8,7 @@
  * - `BENCH_STORAGE` `file` (default) or `memory` for the JetStream streams
  * - `BENCH_ONLY` a comma-separated list of case keys (pubsub, request,
  *   append-seq, append-pipe, consume-1, consume-16, consume-1-ackack,
- *   outbox-pg, outbox-sqlite, inbox-pg)
+ *   outbox-pg, outbox-sqlite, inbox-pg, saga-memory)
  * - `BENCH_OUT` where to write the rows (default results/latest.json)
  */
 import { SqliteClient } from "@herald/sql-sqlite"
@@ -31,6 +31,7 @@ import * as Core from "./cases/core.ts"
 import * as Inbox from "./cases/inbox.ts"
 import * as JetStream from "./cases/jetstream.ts"
 import * as Outbox from "./cases/outbox.ts"
+import * as SagaCase from "./cases/saga.ts"
 import type { BenchContext, Sizes } from "./context.ts"
 import { type Case, markdown, type Metric, now, type Row, rowOf, runCase, table } from "./harness.ts"
 
@@ -54,6 +55,8 @@ const sizes: Sizes = {
   outboxWriters: Number(env("BENCH_OUTBOX_WRITERS") ?? "4"),
   inbox: sized(4_000),
   inboxConcurrency: Number(env("BENCH_INBOX_CONCURRENCY") ?? "16"),
+  saga: sized(1_000),
+  sagaConcurrency: Number(env("BENCH_SAGA_CONCURRENCY") ?? "16"),
   runs: Number(env("BENCH_RUNS") ?? "5")
 }
 const storage = env("BENCH_STORAGE") === "memory" ? StorageType.Memory : StorageType.File
@@ -125,6 +128,17 @@ const entries: ReadonlyArray<Entry> = [
     db: "pg",
     make: (ctx, sql) => Inbox.inboxConsume(ctx, sizes.inboxConcurrency, sql),
     metrics: [throughput("inbox-protected consume (PostgreSQL)")]
+  },
+  {
+    key: "saga-memory",
+    db: "pg",
+    make: (ctx, sql) => SagaCase.sagaTransitions(ctx, sizes.sagaConcurrency, sql),
+    metrics: [{
+      name: "saga transitions (memory store) vs inbox+write (PostgreSQL)",
+      key: "rate",
+      unit: "msgs/s",
+      kind: "throughput"
+    }]
   }
 ]
 
@@ -169,6 +183,7 @@ const program = Effect.gen(function*() {
   const rows: Array<Row> = []
   const notes: Array<string> = []
   let filled = false
+  let sagaFilled = false
   const dbs = new Map<Db, Context.Context<SqlClient.SqlClient>>()
   for (const entry of entries) {
     if (only !== undefined && !only.includes(entry.key)) continue
@@ -181,6 +196,10 @@ const program = Effect.gen(function*() {
     if ((entry.key.startsWith("consume") || entry.key.startsWith("inbox")) && !filled) {
       yield* JetStream.fillConsumeStream(ctx)
       filled = true
+    }
+    if (entry.key.startsWith("saga") && !sagaFilled) {
+      yield* SagaCase.fillSagaStream(ctx)
+      sagaFilled = true
     }
     const samples = yield* runCase(entry.make(ctx, sql), sizes.runs)
     for (const metric of entry.metrics) {
