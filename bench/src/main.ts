@@ -8,7 +8,7 @@
  * - `BENCH_STORAGE` `file` (default) or `memory` for the JetStream streams
  * - `BENCH_ONLY` a comma-separated list of case keys (pubsub, request,
  *   append-seq, append-pipe, consume-1, consume-16, consume-1-ackack,
- *   outbox-pg, outbox-sqlite, inbox-pg, saga-memory)
+ *   outbox-pg, outbox-sqlite, inbox-pg, saga-pg, saga-memory)
  * - `BENCH_OUT` where to write the rows (default results/latest.json)
  */
 import { SqliteClient } from "@herald/sql-sqlite"
@@ -130,15 +130,16 @@ const entries: ReadonlyArray<Entry> = [
     metrics: [throughput("inbox-protected consume (PostgreSQL)")]
   },
   {
+    key: "saga-pg",
+    db: "pg",
+    make: (ctx, sql) => SagaCase.sagaTransitions(ctx, "pg", sizes.sagaConcurrency, sql),
+    metrics: [throughput("saga transitions (SagaSql, PostgreSQL) vs inbox+write (PostgreSQL)")]
+  },
+  {
     key: "saga-memory",
     db: "pg",
-    make: (ctx, sql) => SagaCase.sagaTransitions(ctx, sizes.sagaConcurrency, sql),
-    metrics: [{
-      name: "saga transitions (memory store) vs inbox+write (PostgreSQL)",
-      key: "rate",
-      unit: "msgs/s",
-      kind: "throughput"
-    }]
+    make: (ctx, sql) => SagaCase.sagaTransitions(ctx, "memory", sizes.sagaConcurrency, sql),
+    metrics: [throughput("saga transitions (memory store) vs inbox+write (PostgreSQL)")]
   }
 ]
 

@@ -12,10 +12,13 @@
  * were applied, none ignored, and N instances completed.
  *
  * - herald: `SagaRunner.run` at `concurrency` on a fresh consumer and a fresh
- *   store (memory: `SagaMemory`, appending its outgoing messages itself),
- *   timed from the start of the runner until 4 × N transitions are applied
- *   and their 4 × N outgoing messages are in the output stream (a fresh
- *   stream per run, created before the clock);
+ *   store, timed from the start of the runner until 4 × N transitions are
+ *   applied and their 4 × N outgoing messages are in the output stream (a
+ *   fresh stream per run, created before the clock). The store is `SagaSql`
+ *   on PostgreSQL (fresh tables per run; the outgoing messages written to a
+ *   fresh outbox table in each commit's transaction and appended by an
+ *   `OutboxRelay` with its defaults, started and idle before the clock), or
+ *   `SagaMemory` (appending its outgoing messages itself, one at a time);
  * - baseline (the `raw` column): `EventLog.consume` at the same concurrency
  *   over the same stream with `Inbox.middleware()` around a handler that
  *   writes one row (BEGIN, INSERT inbox, INSERT row, COMMIT) on PostgreSQL,
@@ -27,10 +30,12 @@
  */
 import { IdGenerator } from "@herald/identity"
 import { Inbox, InboxSql, InboxStore } from "@herald/inbox"
-import { Saga, SagaMemory, SagaRunner, SagaStore } from "@herald/saga"
+import { Outbox, OutboxMigrations, OutboxRelay, OutboxSql, OutboxStore } from "@herald/outbox"
+import { Saga, SagaMemory, SagaRunner, SagaSql, SagaStore } from "@herald/saga"
 import { type Envelope, EventLog, Message } from "@herald/transport"
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream"
 import type * as Context from "effect/Context"
+import type * as Scope from "effect/Scope"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -128,8 +133,31 @@ const withSagaConsumer = <A, E, R>(ctx: BenchContext, name: string, use: Effect.
 const streamMessages = (ctx: BenchContext, stream: string) =>
   Effect.map(Effect.promise(() => ctx.jsm.streams.info(stream)), (info) => info.state.messages)
 
+export type StoreKind = "memory" | "pg"
+
+/** A fresh store for one run (untimed); pg: its outbox relay started in the scope. */
+const freshStore = (
+  ctx: BenchContext,
+  kind: StoreKind,
+  run: number
+): Effect.Effect<SagaStore.SagaStore["Service"], unknown, SqlClient.SqlClient | Scope.Scope> =>
+  kind === "memory"
+    ? SagaMemory.make.pipe(Effect.provideService(EventLog.EventLog, ctx.eventLog))
+    : Effect.gen(function*() {
+      const table = `bench_saga_outbox_${run}`
+      yield* OutboxMigrations.migrate({ table })
+      const outboxStore = yield* OutboxSql.make({ table })
+      const outbox = yield* Outbox.make.pipe(Effect.provideService(OutboxStore.OutboxStore, outboxStore))
+      yield* OutboxRelay.make().pipe(
+        Effect.provideService(OutboxStore.OutboxStore, outboxStore),
+        Effect.provideService(EventLog.EventLog, ctx.eventLog)
+      )
+      return yield* SagaSql.make({ prefix: `bench_saga_${run}` }).pipe(Effect.provideService(Outbox.Outbox, outbox))
+    })
+
 export const sagaTransitions = (
   ctx: BenchContext,
+  kind: StoreKind,
   concurrency: number,
   sqlContext: Context.Context<SqlClient.SqlClient>
 ): Case => {
@@ -141,22 +169,22 @@ export const sagaTransitions = (
   }
   return {
     title:
-      `saga transitions (memory store), ${n} sagas × 4 transitions, SagaRunner concurrency ${concurrency}; baseline Inbox.middleware + one row write (pg), concurrency ${concurrency}`,
+      `saga transitions (${kind === "pg" ? "SagaSql on pg, outbox relay" : "memory store"}), ${n} sagas × 4 transitions, SagaRunner concurrency ${concurrency}; baseline Inbox.middleware + one row write (pg), concurrency ${concurrency}`,
     raw: (run) =>
       withSagaConsumer(
         ctx,
-        `baseline_${run}`,
+        `baseline_${kind}_${run}`,
         Effect.scoped(Effect.gen(function*() {
           // Untimed: fresh tables.
           const sql = yield* SqlClient.SqlClient
-          const rows = `bench_saga_rows_${run}`
+          const rows = `bench_saga_${kind}_rows_${run}`
           yield* sql`CREATE TABLE ${sql(rows)} (message_id TEXT PRIMARY KEY, n INTEGER NOT NULL)`
-          const store = yield* InboxSql.make({ table: `bench_saga_inbox_${run}` })
+          const store = yield* InboxSql.make({ table: `bench_saga_${kind}_inbox_${run}` })
           const handler = Inbox.middleware()((d: EventLog.Delivery) =>
             sql`INSERT INTO ${sql(rows)} (message_id, n) VALUES (${d.envelope.identity.messageId}, 1)`
           )
           const t0 = now()
-          const handle = yield* ctx.eventLog.consume(SAGA_STREAM, `baseline_${run}`, handler, { concurrency }).pipe(
+          const handle = yield* ctx.eventLog.consume(SAGA_STREAM, `baseline_${kind}_${run}`, handler, { concurrency }).pipe(
             Effect.provideService(InboxStore.InboxStore, store)
           )
           const deadline = t0 + deadlineMillis
@@ -175,21 +203,22 @@ export const sagaTransitions = (
         )
       ),
     herald: (run) => {
-      const out = `bench.saga.out.${run}`
-      const outStream = `BENCH_SAGA_OUT_${run}`
+      const out = `bench.saga.out.${kind}.${run}`
+      const outStream = `BENCH_SAGA_OUT_${kind}_${run}`
+      const consumer = `saga_${kind}_${run}`
       return withSagaConsumer(
         ctx,
-        `saga_${run}`,
+        consumer,
         Effect.acquireUseRelease(
           Effect.promise(() => ctx.jsm.streams.add({ name: outStream, subjects: [`${out}.>`], storage: ctx.storage })),
           () =>
             Effect.scoped(Effect.gen(function*() {
               // Untimed: a fresh store.
-              const store = yield* SagaMemory.make
+              const store = yield* freshStore(ctx, kind, run)
               const t0 = now()
               const runner = yield* SagaRunner.run(checkout(out), {
                 stream: SAGA_STREAM,
-                consumer: `saga_${run}`,
+                consumer,
                 concurrency
               }).pipe(Effect.provideService(SagaStore.SagaStore, store))
               const deadline = t0 + deadlineMillis
@@ -212,7 +241,7 @@ export const sagaTransitions = (
                 complete: complete ? 1 : 0,
                 applied: stats.applied
               }
-            })).pipe(Effect.provideService(EventLog.EventLog, ctx.eventLog)),
+            })).pipe(Effect.provideService(EventLog.EventLog, ctx.eventLog), Effect.provideContext(sqlContext)),
           () => Effect.promise(() => ctx.jsm.streams.delete(outStream))
         ).pipe(withinEffect(runTimeoutMillis, `herald saga run ${run}`), Effect.orDie)
       )
