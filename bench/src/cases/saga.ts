@@ -130,6 +130,12 @@ const withSagaConsumer = <A, E, R>(ctx: BenchContext, name: string, use: Effect.
     () => Effect.promise(() => ctx.jsm.consumers.delete(SAGA_STREAM, name))
   )
 
+/** This process's CPU time (user + system) since `c0`, in µs per message. */
+const cpuPer = (c0: NodeJS.CpuUsage, messages: number) => {
+  const c = process.cpuUsage(c0)
+  return (c.user + c.system) / Math.max(1, messages)
+}
+
 const streamMessages = (ctx: BenchContext, stream: string) =>
   Effect.map(Effect.promise(() => ctx.jsm.streams.info(stream)), (info) => info.state.messages)
 
@@ -183,6 +189,7 @@ export const sagaTransitions = (
           const handler = Inbox.middleware()((d: EventLog.Delivery) =>
             sql`INSERT INTO ${sql(rows)} (message_id, n) VALUES (${d.envelope.identity.messageId}, 1)`
           )
+          const c0 = process.cpuUsage()
           const t0 = now()
           const handle = yield* ctx.eventLog.consume(SAGA_STREAM, `baseline_${kind}_${run}`, handler, { concurrency }).pipe(
             Effect.provideService(InboxStore.InboxStore, store)
@@ -195,7 +202,12 @@ export const sagaTransitions = (
           if (acked >= total && count !== total) {
             return yield* Effect.die(new Error(`baseline: ${count} rows written, expected ${total}`))
           }
-          return { rate: Math.min(acked, total) / ((t1 - t0) / 1000), complete: acked >= total ? 1 : 0, acked }
+          return {
+            rate: Math.min(acked, total) / ((t1 - t0) / 1000),
+            complete: acked >= total ? 1 : 0,
+            acked,
+            cpuMicros: cpuPer(c0, acked)
+          }
         })).pipe(
           Effect.provideContext(sqlContext),
           withinEffect(runTimeoutMillis, `baseline saga run ${run}`),
@@ -215,6 +227,7 @@ export const sagaTransitions = (
             Effect.scoped(Effect.gen(function*() {
               // Untimed: a fresh store.
               const store = yield* freshStore(ctx, kind, run)
+              const c0 = process.cpuUsage()
               const t0 = now()
               const runner = yield* SagaRunner.run(checkout(out), {
                 stream: SAGA_STREAM,
@@ -239,7 +252,8 @@ export const sagaTransitions = (
               return {
                 rate: Math.min(stats.applied, total) / ((t1 - t0) / 1000),
                 complete: complete ? 1 : 0,
-                applied: stats.applied
+                applied: stats.applied,
+                cpuMicros: cpuPer(c0, stats.applied)
               }
             })).pipe(Effect.provideService(EventLog.EventLog, ctx.eventLog), Effect.provideContext(sqlContext)),
           () => Effect.promise(() => ctx.jsm.streams.delete(outStream))
