@@ -19,7 +19,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
-import { SagaSql } from "../src/index.ts"
+import { SagaError, SagaSql } from "../src/index.ts"
 import { scenario, title } from "./reliability.ts"
 
 const Suite = Layer.unwrap(
@@ -42,7 +42,10 @@ layer(Suite, { excludeTestServices: true, timeout: "60 seconds" })("saga reliabi
       const { outgoing } = yield* scenario({
         label: "PostgreSQL",
         store,
-        hold: (commit) => sql.withTransaction(Effect.tap(commit, () => Effect.sleep("1500 millis"))),
+        hold: (commit) =>
+          sql.withTransaction(Effect.tap(commit, () => Effect.sleep("1500 millis"))).pipe(
+            Effect.catchTag("SqlError", (e) => Effect.fail(SagaError.store("held commit", e)))
+          ),
         perRunner: (nats) =>
           OutboxRelay.make({
             lease: "3 seconds",

@@ -34,7 +34,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { SagaRunner, SagaStore } from "../src/index.ts"
+import { type SagaError, SagaRunner, SagaStore } from "../src/index.ts"
 import * as F from "./fixtures.ts"
 
 export const N = Number(process.env["SAGA_RELIABILITY_N"] ?? "200")
@@ -75,8 +75,8 @@ export interface CommitCounts {
 
 /** How a held attempt is held: around the store's `commit`. */
 export type Hold = (
-  commit: Effect.Effect<SagaStore.CommitResult, unknown>
-) => Effect.Effect<SagaStore.CommitResult, unknown>
+  commit: Effect.Effect<SagaStore.CommitResult, SagaError.SagaError>
+) => Effect.Effect<SagaStore.CommitResult, SagaError.SagaError>
 
 /** The store shared by the runners, every `SLOW_EVERY`th first attempt of a trigger held by `hold`. */
 const holding = (
@@ -90,7 +90,7 @@ const holding = (
     commit: (c) =>
       Effect.gen(function*() {
         counts.attempts++
-        let commit: Effect.Effect<SagaStore.CommitResult, unknown> = store.commit(c)
+        let commit = store.commit(c)
         if (!seen.has(c.trigger.messageId)) {
           seen.add(c.trigger.messageId)
           if (seen.size % SLOW_EVERY === 0) {
@@ -101,7 +101,7 @@ const holding = (
         const result = yield* commit
         counts[result]++
         return result
-      }).pipe(Effect.orDie)
+      })
   })
 }
 
