@@ -8,11 +8,11 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { ReplayError, Snapshot } from "../src/index.ts"
 
-export interface Harness<S> {
+export interface Harness<S, X = never> {
   /** Built once for the suite (a database, a server). */
   readonly shared: Layer.Layer<S, unknown>
   /** A fresh, empty store for one test. */
-  readonly fresh: () => Layer.Layer<Snapshot.SnapshotStore, unknown, S>
+  readonly fresh: () => Layer.Layer<Snapshot.SnapshotStore | X, unknown, S>
   /** `SnapshotStore.kind`. */
   readonly kind: string
   /**
@@ -20,7 +20,7 @@ export interface Harness<S> {
    * JSON, as a hand edit would (absent: the store keeps no text outside the
    * process).
    */
-  readonly corrupt?: ((name: string, sequence: number) => Effect.Effect<void, unknown, S>) | undefined
+  readonly corrupt?: ((name: string, sequence: number) => Effect.Effect<unknown, unknown, S | X>) | undefined
 }
 
 const reasonOf = <A, E, R>(self: Effect.Effect<A, E, R>) =>
@@ -32,9 +32,9 @@ const reasonOf = <A, E, R>(self: Effect.Effect<A, E, R>) =>
 
 const store = Effect.service(Snapshot.SnapshotStore)
 
-export const storeSuite = <S>(name: string, harness: Harness<S>) => {
+export const storeSuite = <S, X = never>(name: string, harness: Harness<S, X>) => {
   layer(harness.shared, { excludeTestServices: true, timeout: "120 seconds" })(name, (it) => {
-    const test = (title: string, body: () => Effect.Effect<void, unknown, Snapshot.SnapshotStore | S>) =>
+    const test = (title: string, body: () => Effect.Effect<void, unknown, Snapshot.SnapshotStore | S | X>) =>
       it.effect(title, () => Effect.provide(body(), harness.fresh()))
 
     test("kind", () => Effect.map(store, (s) => assert.strictEqual(s.kind, harness.kind)))
@@ -135,8 +135,8 @@ export const storeSuite = <S>(name: string, harness: Harness<S>) => {
           yield* s.save("p", { stream: "S", sequence: 1, state: 1, at: 0 })
           yield* s.save("p", { stream: "S", sequence: 2, state: 2, at: 0 })
           yield* corrupt("p", 2)
-          for (const effect of [s.latest("p"), s.list("p")]) {
-            const reason = yield* reasonOf(effect)
+          for (const effect of [s.latest("p"), s.list("p")] as const) {
+            const reason = yield* reasonOf<unknown, ReplayError.ReplayError, never>(effect)
             assert.strictEqual(reason._tag, "CorruptState")
             assert.strictEqual((reason as ReplayError.CorruptState).projection, "p")
           }
