@@ -194,14 +194,21 @@ const otherStream = (name: string, stored: Stored, stream: string) =>
     `projection ${name}: the latest snapshot (sequence ${stored.sequence}) is of stream ${stored.stream}, not ${stream}`
   )
 
+const beyondEnd = (projection: string, stream: string, checkpoint: number, lastSequence: number) =>
+  ReplayError.make(new ReplayError.CheckpointBeyondEnd({ projection, stream, checkpoint, lastSequence }))
+
 /**
  * Folds the projection up to the stream's head (or up to `at`) and saves the
  * state with the last sequence it covers. It starts from the stored snapshot
  * of the highest sequence not past `at` (so a snapshot can be taken after
  * the stream's prefix is purged), or from the start when there is none or
- * with `rebuild: true` (after `evolve` changed, say). `at` past the
- * stream's last sequence is an `InvalidConfig`; a state that its Schema
- * cannot encode is an `InvalidConfig`, and nothing is saved.
+ * with `rebuild: true` (after `evolve` changed, say). Unless it rebuilds,
+ * a stored snapshot past the stream's last sequence fails it with
+ * `CheckpointBeyondEnd`, as it fails `restore` (a rebuild saves its
+ * snapshot, and `restore` still loads the highest one: `remove` those past
+ * the end). `at` past the stream's last sequence is an `InvalidConfig`; a
+ * state that its Schema cannot encode is an `InvalidConfig`, and nothing is
+ * saved.
  *
  * @since 0.1.0
  * @category snapshots
@@ -230,7 +237,12 @@ export const take = <S, E, R>(
     let state = projection.initial
     let after = 0
     if (options?.rebuild !== true) {
-      const base = (yield* store.list(projection.name)).find((s) => s.sequence <= target)
+      const stored = yield* store.list(projection.name)
+      const highest = stored[0]
+      if (highest !== undefined && highest.stream === stream && highest.sequence > info.lastSequence) {
+        return yield* Effect.fail(beyondEnd(projection.name, stream, highest.sequence, info.lastSequence))
+      }
+      const base = stored.find((s) => s.sequence <= target)
       if (base !== undefined) {
         if (base.stream !== stream) return yield* Effect.fail(otherStream(projection.name, base, stream))
         state = yield* decodeStored(projection, base)
@@ -284,14 +296,7 @@ export const restore = <S, E, R>(
     const state = yield* decodeStored(projection, stored)
     const info = yield* EventLog.EventLog.use((log) => log.info(stream))
     if (stored.sequence > info.lastSequence) {
-      return yield* Effect.fail(ReplayError.make(
-        new ReplayError.CheckpointBeyondEnd({
-          projection: projection.name,
-          stream,
-          checkpoint: stored.sequence,
-          lastSequence: info.lastSequence
-        })
-      ))
+      return yield* Effect.fail(beyondEnd(projection.name, stream, stored.sequence, info.lastSequence))
     }
     const first = StateProjection.firstKept(info)
     if (stored.sequence < info.lastSequence && stored.sequence + 1 < first) {

@@ -283,7 +283,16 @@ export const snapshotSuite = (harness: Harness) => {
         [beyond.projection, beyond.stream, beyond.checkpoint, beyond.lastSequence],
         [name, stream, 5, 3]
       )
+      const takeBeyond = yield* failureOf(Snapshot.take(projection, stream))
+      assert.deepStrictEqual(
+        [takeBeyond._tag, (takeBeyond as ReplayError.CheckpointBeyondEnd).checkpoint],
+        ["CheckpointBeyondEnd", 5]
+      )
       assert.strictEqual(calls.n, 0)
+      // once the snapshot past the end is removed, the projection starts over
+      assert.strictEqual(yield* Snapshot.SnapshotStore.use((s) => s.remove(name, 5)), true)
+      const restored = yield* Snapshot.restore(projection, stream)
+      assert.deepStrictEqual(restored, { state: expected([[1, 1], [2, 2], [3, 3]]), sequence: 3, snapshot: undefined })
     }))
 
   test("a snapshot whose next messages are purged is CheckpointPurged, nothing folded; right before the first kept one it restores", () =>
