@@ -150,7 +150,8 @@ export const fold = <S, E, R, E2, R2>(
 /**
  * The stream's first kept sequence (its last sequence + 1 when it keeps none).
  *
- * @internal
+ * @since 0.1.0
+ * @category utils
  */
 export const firstKept = (info: EventLog.StreamInfo): number =>
   info.messages === 0 ? info.lastSequence + 1 : info.firstSequence
@@ -158,7 +159,8 @@ export const firstKept = (info: EventLog.StreamInfo): number =>
 /**
  * A `CheckpointPurged`: the messages after `checkpoint` are no longer kept.
  *
- * @internal
+ * @since 0.1.0
+ * @category errors
  */
 export const purgedError = (
   projection: string,
@@ -169,19 +171,26 @@ export const purgedError = (
   ReplayError.make(new ReplayError.CheckpointPurged({ projection, stream, checkpoint, firstSequence }))
 
 /**
- * Folds `state` forward over `(after, to]` of a stream; fails with
- * `CheckpointPurged` when the stream no longer keeps `after + 1`.
+ * Folds `state` forward over the sequences after `after` up to `to`
+ * (default: the last sequence when the replay starts): a fold continued
+ * from a state kept elsewhere. Fails with `CheckpointPurged` (nothing
+ * folded) when the stream no longer keeps `after + 1`.
  *
- * @internal
+ * @since 0.1.0
+ * @category folding
  */
 export const foldFrom = <S, E, R>(
   projection: StateProjection<S, E, R>,
   stream: string,
   state: S,
   after: number,
-  to: number | undefined
+  to?: number | undefined
 ): Effect.Effect<Folded<S>, ReplayError.ReplayError | TransportError.TransportError | E, EventLog.EventLog | R> =>
   Effect.gen(function*() {
+    yield* Effect.fromResult(validate(projection))
+    if (!(Number.isSafeInteger(after) && after >= 0)) {
+      return yield* Effect.fail(ReplayError.invalid(`after must be a non-negative integer sequence, got ${String(after)}`))
+    }
     const replay = yield* Replay.bySequence(stream, { from: after + 1, to, filter: projection.filter })
     if (replay.purged.length > 0) {
       const info = yield* EventLog.EventLog.use((log) => log.info(stream))

@@ -118,6 +118,10 @@ export const snapshotSuite = (harness: Harness) => {
       assert.strictEqual(calls.n, 4)
       const range = yield* StateProjection.replay(projection, stream, { from: 2, to: 3 })
       assert.deepStrictEqual(range, { state: expected([[2, 7], [3, 11]]), sequence: 3 })
+      const continued = yield* StateProjection.foldFrom(projection, stream, expected([[1, 5], [2, 7]]), 2)
+      assert.deepStrictEqual(continued, folded)
+      const badAfter = yield* failureOf(StateProjection.foldFrom(projection, stream, initial, -1))
+      assert.strictEqual(badAfter.message, "invalid replay configuration: after must be a non-negative integer sequence, got -1")
     }))
 
   test("StateProjection.replay: a filter folds its subjects only and still covers every sequence; evolve may be an effect", () =>
