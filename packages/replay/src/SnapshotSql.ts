@@ -112,7 +112,9 @@ export const migration = (
 export const migrate = Effect.fn("SnapshotSql.migrate")(function*(options?: Omit<Options, "migrate">) {
   const table = yield* Effect.fromResult(Table.parse(options?.table))
   const migrationsTable = options?.migrationsTable ?? `${table.qualified}_migrations`
-  const checked = yield* Effect.fromResult(Table.parse(migrationsTable))
+  const checked = yield* Effect.fromResult(
+    Table.parse(migrationsTable, { what: "migrations table", maxLength: 63 })
+  )
   const run = Migrator.make({})({
     loader: Migrator.fromRecord({ "1_create_snapshots": migration({ table: table.qualified }) }),
     table: checked.qualified

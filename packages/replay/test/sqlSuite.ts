@@ -78,6 +78,10 @@ export const sqlSuite = <S extends SqlClient.SqlClient>(
         yield* SnapshotSql.migrate({ table: own, migrationsTable: `${own}_ledger` })
         const ledger = yield* sql<{ readonly n: number | string }>`SELECT count(*) AS n FROM ${sql(`${own}_ledger`)}`
         assert.strictEqual(Number(ledger[0]!.n), 1)
+        // the longest table: its default migrations table is 63 characters
+        const longest = `t${tables}_`.padEnd(52, "x")
+        assert.strictEqual(longest.length, 52)
+        assert.strictEqual((yield* SnapshotSql.migrate({ table: longest })).length, 1)
         const stored = yield* SnapshotSql.make({ table, migrate: false })
         yield* stored.save("p", { stream: "S", sequence: 1, state: { a: 1 }, at: 7 })
         assert.deepStrictEqual(
@@ -91,7 +95,7 @@ export const sqlSuite = <S extends SqlClient.SqlClient>(
         for (
           const [table, detail] of [
             ["bad-name", `snapshot table "bad-name" is not a plain SQL identifier (letters, digits and '_', not starting with a digit)`],
-            ["a.b.c", `snapshot table "a.b.c": at most one '.' (schema.table)`],
+            ["a.b.c", `snapshot table "a.b.c": at most one '.' (schema.name)`],
             ["x".repeat(53), `snapshot table "${"x".repeat(53)}" is longer than 52 characters`]
           ] as const
         ) {
