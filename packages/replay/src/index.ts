@@ -46,3 +46,45 @@ export * as SnapshotSql from "./SnapshotSql.ts"
  * @since 0.1.0
  */
 export * as SnapshotMemory from "./SnapshotMemory.ts"
+
+/**
+ * Projections: a named read model applied from a stream, with an optional reset hook.
+ *
+ * @since 0.1.0
+ */
+export * as Projection from "./Projection.ts"
+
+/**
+ * Runs projections from their checkpoint to the head, then live; rebuilds them; their status.
+ *
+ * @since 0.1.0
+ */
+export * as ProjectionRunner from "./ProjectionRunner.ts"
+
+/**
+ * The projection checkpoint store contract.
+ *
+ * @since 0.1.0
+ */
+export * as Checkpoint from "./Checkpoint.ts"
+
+/**
+ * Checkpoints in PostgreSQL or SQLite, committed in the projection's own transaction.
+ *
+ * @since 0.1.0
+ */
+export * as CheckpointSql from "./CheckpointSql.ts"
+
+/**
+ * The checkpoint table's migrations.
+ *
+ * @since 0.1.0
+ */
+export * as CheckpointMigrations from "./CheckpointMigrations.ts"
+
+/**
+ * Checkpoints in memory.
+ *
+ * @since 0.1.0
+ */
+export * as CheckpointMemory from "./CheckpointMemory.ts"
