@@ -42,6 +42,7 @@
  * @since 0.1.0
  */
 import { EventLog, type TransportError } from "@herald/transport"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -329,7 +330,10 @@ const start = <E, R>(
     const loop = Effect.forever(
       Effect.flatMap(engine.step, (atHead) => atHead ? Effect.sleep(engine.pollInterval) : Effect.void)
     ).pipe(
-      Effect.tapCause((cause) => Effect.logError(`projection ${projection.name} stopped`, cause)),
+      // a closed scope is a normal stop; anything else is logged
+      Effect.tapCause((cause) =>
+        Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError(`projection ${projection.name} stopped`, cause)
+      ),
       Effect.annotateLogs({ projection: projection.name, stream: options.stream })
     )
     const fiber = yield* Effect.forkScoped(loop)

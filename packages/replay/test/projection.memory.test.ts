@@ -19,6 +19,7 @@ import { memoryTarget } from "./targets.ts"
 
 describe("Projections: memory transport, memory checkpoints", () => {
   projectionSuite({
+    testClock: true,
     atomic: false,
     advance: (duration) => TestClock.adjust(duration),
     pollInterval: Duration.millis(100),

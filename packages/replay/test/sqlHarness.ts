@@ -28,6 +28,7 @@ export const sqlHarness = (
     self: () => Effect.Effect<void, unknown, EventLog.EventLog | Topology.Topology | SqlClient.SqlClient>
   ) => void
 ): Harness<SqlClient.SqlClient> => ({
+  testClock: false,
   atomic: true,
   advance: (duration) => Effect.sleep(duration),
   pollInterval: Duration.millis(20),
