@@ -119,7 +119,7 @@ export const migration = (options?: Options): Effect.Effect<void, ReplayError.Re
 export const migrate = Effect.fn("CheckpointMigrations.migrate")(function*(options?: Options) {
   const table = yield* Effect.fromResult(Tables.parse(options?.table))
   const migrationsTable = options?.migrationsTable ?? `${table.qualified}_migrations`
-  const checked = yield* Effect.fromResult(Tables.parse(migrationsTable, "migrationsTable", 63))
+  const checked = yield* Effect.fromResult(Tables.parse(migrationsTable, { what: "migrations table", maxLength: 63 }))
   const run = Migrator.make({})({
     loader: Migrator.fromRecord({ "1_create_checkpoints": migration({ table: table.qualified }) }),
     table: checked.qualified

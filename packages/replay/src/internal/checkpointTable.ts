@@ -6,6 +6,7 @@
  * @since 0.1.0
  * @internal
  */
+import { SqlName } from "@herald/transport"
 import * as Result from "effect/Result"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as ReplayError from "../ReplayError.ts"
@@ -16,10 +17,8 @@ export type Dialect = "pg" | "sqlite"
 /** The default name of the table. */
 export const defaultTable = "herald_projection_checkpoints"
 
-const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
-/** PostgreSQL's 63 characters, minus the longest suffix (`_migrations`). */
+/** PostgreSQL's 63 characters, minus the longest suffix (`_migrations`, of the default migrations table). */
 const maxName = 52
-const maxSchema = 63
 
 /** A validated table name. */
 export interface Table {
@@ -32,67 +31,28 @@ export interface Table {
 }
 
 /**
- * Checks a table name: `name` or `schema.name`, each part a plain SQL
- * identifier (letters, digits and `_`, not starting with a digit), the name
- * at most 52 characters (its migrations table adds 11) and the schema at
- * most 63.
+ * Checks a table name (`SqlName.parse`): `name` or `schema.name`, each part
+ * a plain SQL identifier, the name at most 52 characters (its migrations
+ * table adds 11) unless `maxLength` says otherwise.
  */
 export const parse = (
   input: string | undefined,
-  what = "table",
-  max = maxName
-): Result.Result<Table, ReplayError.ReplayError> => {
-  const qualified = input ?? defaultTable
-  if (typeof qualified !== "string") {
-    return Result.fail(ReplayError.invalid(`${what} must be a string, got ${typeof qualified}`))
-  }
-  const parts = qualified.split(".")
-  if (parts.length > 2) {
-    return Result.fail(ReplayError.invalid(`${what} ${JSON.stringify(qualified)}: at most one '.' (schema.name)`))
-  }
-  const name = parts[parts.length - 1]!
-  const schema = parts.length === 2 ? parts[0] : undefined
-  for (const [label, part, limit] of [[`${what} name`, name, max], ["schema", schema, maxSchema]] as const) {
-    if (part === undefined) continue
-    if (!identifier.test(part)) {
-      return Result.fail(
-        ReplayError.invalid(
-          `${label} ${JSON.stringify(part)} is not a plain SQL identifier (letters, digits and '_', not starting with a digit)`
-        )
-      )
+  options?: { readonly what?: string; readonly maxLength?: number }
+): Result.Result<Table, ReplayError.ReplayError> =>
+  Result.mapBoth(
+    SqlName.parse(input ?? defaultTable, {
+      what: options?.what ?? "checkpoint table",
+      maxLength: options?.maxLength ?? maxName
+    }),
+    {
+      onFailure: ReplayError.invalid,
+      onSuccess: (name) => ({ qualified: name.qualified, schema: name.schema, name: name.name, quoted: name.quote() })
     }
-    if (part.length > limit) {
-      return Result.fail(ReplayError.invalid(`${label} ${JSON.stringify(part)} is longer than ${limit} characters`))
-    }
-  }
-  return Result.succeed({
-    qualified,
-    schema,
-    name,
-    quoted: schema === undefined ? `"${name}"` : `"${schema}"."${name}"`
-  })
-}
+  )
 
 /** The dialect of a client, when the store supports it. */
 export const dialectOf = (sql: SqlClient.SqlClient): Result.Result<Dialect, ReplayError.ReplayError> =>
-  sql.onDialectOrElse({
-    pg: () => Result.succeed("pg" as const),
-    sqlite: () => Result.succeed("sqlite" as const),
-    orElse: () =>
-      Result.fail(
-        ReplayError.make(
-          new ReplayError.UnsupportedDialect({
-            dialect: sql.onDialect({
-              pg: () => "pg",
-              sqlite: () => "sqlite",
-              mysql: () => "mysql",
-              mssql: () => "mssql",
-              clickhouse: () => "clickhouse"
-            })
-          })
-        )
-      )
-  })
+  Result.mapError(SqlName.dialect(sql), (dialect) => ReplayError.make(new ReplayError.UnsupportedDialect({ dialect })))
 
 /** The DDL: the table, created when missing. */
 export const ddl = (dialect: Dialect, table: Table): ReadonlyArray<string> => {
