@@ -27,7 +27,7 @@
  *   (a crash, a scope closed in the middle of a batch) rolls back both.
  *
  * `commit` refuses to start inside a transaction that is already open with
- * `InvalidConfig`: its commit would only be a savepoint's, and the outer
+ * `NestedTransaction`: its commit would only be a savepoint's, and the outer
  * transaction could still roll the projection back after its checkpoint was
  * reported.
  *
@@ -120,11 +120,7 @@ export const make: (
   ): Effect.Effect<A, E | ReplayError.ReplayError, R> =>
     Effect.flatMap(Effect.serviceOption(transaction), (open) =>
       Option.isSome(open)
-        ? Effect.fail(
-          ReplayError.invalid(
-            `projection ${advance.projection}: its checkpoint cannot commit inside a transaction that is already open (the commit would only be a savepoint's); run it outside sql.withTransaction`
-          )
-        )
+        ? Effect.fail(ReplayError.make(new ReplayError.NestedTransaction({ projection: advance.projection })))
         : Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const rebuilding = advance.rebuilding ? 1 : 0
           const move = Effect.flatMap(

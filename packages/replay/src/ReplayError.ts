@@ -15,6 +15,7 @@
  * | `CheckpointBeyondEnd` | a projection's checkpoint is past the stream's last sequence | no |
  * | `CheckpointPurged` | the messages after a projection's checkpoint (or snapshot) are no longer in the stream | no |
  * | `CorruptState` | a stored snapshot that the projection's Schema cannot decode | no |
+ * | `NestedTransaction` | a projection's checkpoint asked to commit inside a transaction it does not own | no |
  *
  * @since 0.1.0
  */
@@ -162,6 +163,28 @@ export class CorruptState extends Schema.TaggedError<CorruptState>("@herald/repl
 }
 
 /**
+ * A projection's batch ran inside a transaction that was already open. The
+ * checkpoint must commit in the outermost transaction: inside another one
+ * its "commit" is only a savepoint, and a rollback of the outer transaction
+ * would undo applied messages the checkpoint already counted.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class NestedTransaction extends Schema.TaggedError<NestedTransaction>("@herald/replay/NestedTransaction")(
+  "NestedTransaction",
+  { ...base, projection: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `projection ${this.projection}: its checkpoint cannot commit inside a transaction that is already open (the commit would only be a savepoint's); run it outside sql.withTransaction`
+  }
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
  * The union of reasons.
  *
  * @since 0.1.0
@@ -174,6 +197,7 @@ export type ReplayErrorReason =
   | CheckpointBeyondEnd
   | CheckpointPurged
   | CorruptState
+  | NestedTransaction
 
 /**
  * Schema of the reason union.
@@ -187,7 +211,8 @@ export const ReplayErrorReason = Schema.Union([
   StoreError,
   CheckpointBeyondEnd,
   CheckpointPurged,
-  CorruptState
+  CorruptState,
+  NestedTransaction
 ])
 
 /**

@@ -71,7 +71,7 @@ export const sqlExtras = (
   const projectionOf = (name: string, target: Target<SqlClient.SqlClient>) =>
     Projection.make({ name, handle: target.handle, reset: target.reset })
 
-  run(`${label}: a run inside an open transaction is refused with InvalidConfig; nothing is applied`, withStore(() =>
+  run(`${label}: a run inside an open transaction is refused with NestedTransaction; nothing is applied`, withStore(() =>
     Effect.gen(function*() {
       const s = yield* seeded(3)
       const target = yield* sqlTarget(s.name)
@@ -81,7 +81,7 @@ export const sqlExtras = (
       )
       assert.isTrue(ReplayError.isReplayError(error))
       const reason = (error as ReplayError.ReplayError).reason
-      assert.strictEqual(reason._tag, "InvalidConfig")
+      assert.strictEqual(reason._tag, "NestedTransaction")
       assert.include(reason.message, "cannot commit inside a transaction that is already open")
       assert.deepStrictEqual(yield* target.rows, [])
       const status = yield* ProjectionRunner.status(s.name, { stream: s.stream })
