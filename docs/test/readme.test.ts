@@ -21,6 +21,15 @@ describe("READMEs", () => {
     expect(runFirstExample("README.md")).toContain("billing o-1")
   })
 
+  it("the replay README's example runs and prints what it says", () => {
+    const output = runFirstExample("packages/replay/README.md")
+    expect(output).toBe(
+      "replayed 2,3,4,5 of 4\n" +
+        "restored from 4 to 7: {\"b\":9,\"a\":112}\n" +
+        "projection at 7, 7 applied, checkpoint stored: true\n"
+    )
+  })
+
   it("the saga README's example runs and prints both runs", () => {
     const output = runFirstExample("packages/saga/README.md")
     expect(output).toContain("completed: OrderPlaced → CardCharged → OrderShipped\n")
