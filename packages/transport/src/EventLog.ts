@@ -15,7 +15,8 @@
  *   through ack timeouts is dead-lettered too. A dead letter that cannot be
  *   stored is not termed: the message is nak'd and tried again, so nothing is
  *   lost.
- * - `read` streams stored messages in order for replay.
+ * - `read` streams stored messages in order for replay; `get` fetches the one
+ *   stored at a sequence.
  *
  * Implemented by `@herald/transport-nats` and by `@herald/testing` (in memory).
  *
@@ -24,12 +25,14 @@
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Bus from "./Bus.ts"
 import type * as Envelope from "./Envelope.ts"
 import type * as Foreign from "./Foreign.ts"
-import type * as TransportError from "./TransportError.ts"
+import * as TransportError from "./TransportError.ts"
 import type * as Wire from "./Wire.ts"
 
 /**
@@ -322,6 +325,50 @@ export class EventLog extends Context.Service<EventLog, {
     stream: string,
     options?: ReadOptions
   ) => Stream.Stream<RawStoredMessage, TransportError.TransportError>
+  /**
+   * The message stored at `sequence`, decoded as `read` decodes it (a
+   * message that is not a valid envelope fails with `DecodeError`), or
+   * `Option.none()` when there is none: never stored there, deleted,
+   * purged, or past the last sequence. A sequence that is not a positive
+   * integer is `InvalidConfig`; an unknown stream `StreamNotFound`.
+   *
+   * @since 0.1.0
+   */
+  readonly get: (
+    stream: string,
+    sequence: number
+  ) => Effect.Effect<Option.Option<StoredMessage>, TransportError.TransportError>
+  /**
+   * The message stored at `sequence` as headers and bytes, without decoding
+   * (as `readRaw`), or `Option.none()` when there is none.
+   *
+   * @since 0.1.0
+   */
+  readonly getRaw: (
+    stream: string,
+    sequence: number
+  ) => Effect.Effect<Option.Option<RawStoredMessage>, TransportError.TransportError>
   readonly info: (stream: string) => Effect.Effect<StreamInfo, TransportError.TransportError>
   readonly lag: (stream: string, consumer: string) => Effect.Effect<ConsumerLag, TransportError.TransportError>
 }>()("@herald/transport/EventLog") {}
+
+/**
+ * Checks the sequence given to `get` / `getRaw`: a positive integer, else
+ * `InvalidConfig` naming it. Both transports call it before anything is sent.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validateSequence = (
+  stream: string,
+  sequence: number
+): Result.Result<void, TransportError.TransportError> =>
+  typeof sequence === "number" && Number.isSafeInteger(sequence) && sequence > 0
+    ? Result.void
+    : Result.fail(
+      TransportError.make(
+        new TransportError.InvalidConfig({
+          detail: `get ${stream}: sequence must be a positive integer, got ${String(sequence)}`
+        })
+      )
+    )

@@ -128,6 +128,45 @@ export interface Change {
 }
 
 /**
+ * What `purge` removes. At most one of `upToSequence` and `keep`, alone or
+ * with `subject`; no option removes every message.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PurgeOptions {
+  /**
+   * Only messages whose subject matches this subject or pattern (`*` and `>`
+   * wildcards allowed). `>` matches every message, as no `subject` does.
+   */
+  readonly subject?: string | undefined
+  /**
+   * Only messages with a sequence below this one: "up to but not including",
+   * as JetStream's `seq`. A positive integer; `1` removes nothing, and a
+   * sequence past the last one removes every (matching) message without
+   * changing the stream's last sequence.
+   */
+  readonly upToSequence?: number | undefined
+  /**
+   * Keep the last this many (matching) messages and remove the others, as
+   * JetStream's `keep`: counted in messages, not sequences. A non-negative
+   * integer; `0` keeps none.
+   */
+  readonly keep?: number | undefined
+}
+
+/**
+ * What `purge` did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PurgeResult {
+  /** How many messages were removed. */
+  readonly purged: number
+}
+
+/**
  * The topology contract.
  *
  * @since 0.1.0
@@ -151,6 +190,22 @@ export class Topology extends Context.Service<Topology, {
     stream: string,
     name: string
   ) => Effect.Effect<ConsumerConfig, TransportError.TransportError>
+  /**
+   * Removes stored messages (all of them, or those `options` select) and
+   * answers how many. The stream's last sequence stays; its first sequence
+   * moves to the first message left (`EventLog.info` reports `0` for a
+   * stream left empty). Consumers see the removed messages as gone: after a
+   * purge of the whole stream (no `subject`, or `>`) a durable consumer's
+   * delivered and acknowledged floors move up to the first message left, as
+   * JetStream moves them. Options are checked with {@link validatePurge}
+   * before anything is sent; an unknown stream fails with `StreamNotFound`.
+   *
+   * @since 0.1.0
+   */
+  readonly purge: (
+    stream: string,
+    options?: PurgeOptions
+  ) => Effect.Effect<PurgeResult, TransportError.TransportError>
 }>()("@herald/transport/Topology") {}
 
 /**
@@ -292,6 +347,50 @@ export const validateConsumer = (config: ConsumerConfig): Result.Result<void, Tr
             : Result.void
         ))
   ])
+}
+
+const nonNegativeInt = (what: string, value: unknown): Result.Result<void, TransportError.TransportError> =>
+  value === undefined || (typeof value === "number" && Number.isSafeInteger(value) && value >= 0)
+    ? Result.void
+    : Result.fail(invalid(`${what} must be a non-negative integer, got ${String(value)}`))
+
+/**
+ * Checks the arguments of `purge`: the stream name; `options` an object with
+ * `subject` a valid subject or pattern, `upToSequence` a positive integer,
+ * `keep` a non-negative integer, and not both `upToSequence` and `keep`
+ * (JetStream refuses them together). Every failure is `InvalidConfig`
+ * naming the option. Both transports call it before they touch anything.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validatePurge = (stream: string, options?: PurgeOptions): Result.Result<void, TransportError.TransportError> => {
+  const name = validateName("stream", stream)
+  if (Result.isFailure(name)) return name
+  if (options === undefined) return Result.void
+  if (!isObject(options)) return Result.fail(invalid(`purge ${stream}: options must be an object`))
+  const { keep, subject, upToSequence } = options
+  if (subject !== undefined) {
+    if (typeof subject !== "string") {
+      return Result.fail(invalid(`purge ${stream}: subject must be a string, got ${typeof subject}`))
+    }
+    const valid = SubjectPattern.make(subject)
+    if (Result.isFailure(valid)) {
+      return Result.fail(TransportError.make(
+        new TransportError.InvalidConfig({ detail: `purge ${stream}: subject: ${valid.failure.message}`, cause: valid.failure })
+      ))
+    }
+  }
+  if (upToSequence !== undefined && keep !== undefined) {
+    return Result.fail(invalid(`purge ${stream}: upToSequence and keep cannot be combined`))
+  }
+  if (
+    upToSequence !== undefined &&
+    !(typeof upToSequence === "number" && Number.isSafeInteger(upToSequence) && upToSequence > 0)
+  ) {
+    return Result.fail(invalid(`purge ${stream}: upToSequence must be a positive integer, got ${String(upToSequence)}`))
+  }
+  return nonNegativeInt(`purge ${stream}: keep`, keep)
 }
 
 const isObject = (u: unknown): boolean => typeof u === "object" && u !== null && !Array.isArray(u)

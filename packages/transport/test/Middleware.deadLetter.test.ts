@@ -44,6 +44,8 @@ const fakeLog = (failAppend?: TransportError.TransportError) => {
     consume: () => unused,
     read: () => Stream.die("not used by the middleware"),
     readRaw: () => Stream.die("not used by the middleware"),
+    get: () => unused,
+    getRaw: () => unused,
     info: () => unused,
     lag: () => unused
   })

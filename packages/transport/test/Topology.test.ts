@@ -161,7 +161,8 @@ describe("Topology", () => {
         deleteStream: () => Effect.void,
         deleteConsumer: () => Effect.void,
         listStreams: Effect.succeed(existing),
-        consumerConfig: () => Effect.die("unused")
+        consumerConfig: () => Effect.die("unused"),
+        purge: () => Effect.die("unused")
       }))
       return { calls, layer }
     }

@@ -29,6 +29,21 @@ import * as Stream from "effect/Stream"
 import type { ConsumerState, Server, Settlement, StoredEntry, StreamState, Taken } from "./server.ts"
 import { error, validatePattern, validateSubject } from "./util.ts"
 
+/** A stored message that is not a valid envelope, as `read` and `get` report it. */
+const decodeErrorAt = (
+  stream: string,
+  sequence: number,
+  failure: TransportError.TransportError
+): TransportError.TransportError => {
+  const reason = failure.reason
+  const detail = `stream ${stream} sequence ${sequence}: ${reason._tag === "DecodeError" ? reason.detail : reason.message}`
+  return error(
+    reason._tag === "DecodeError" && reason.header !== undefined
+      ? new TransportError.DecodeError({ detail, header: reason.header, cause: failure })
+      : new TransportError.DecodeError({ detail, cause: failure })
+  )
+}
+
 const defaultExpiresMs = 1_000
 const defaultShutdownMs = 10_000
 
@@ -442,18 +457,45 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       for (const { entry, message } of selected.success) {
         const decoded = server.decode(entry)
         if (Result.isFailure(decoded)) {
-          const reason = decoded.failure.reason
-          const detail = `stream ${message.stream} sequence ${message.sequence}: ${
-            reason._tag === "DecodeError" ? reason.detail : reason.message
-          }`
-          const decodeError = reason._tag === "DecodeError" && reason.header !== undefined
-            ? new TransportError.DecodeError({ detail, header: reason.header, cause: decoded.failure })
-            : new TransportError.DecodeError({ detail, cause: decoded.failure })
-          return Stream.concat(Stream.fromArray(out), Stream.fail(error(decodeError)))
+          return Stream.concat(
+            Stream.fromArray(out),
+            Stream.fail(decodeErrorAt(message.stream, message.sequence, decoded.failure))
+          )
         }
         out.push({ ...message, envelope: decoded.success })
       }
       return Stream.fromArray(out)
+    })
+
+  const getRaw = (streamName: string, sequence: number) =>
+    Effect.suspend(() => {
+      const found = server.getEntry(streamName, sequence)
+      if (Result.isFailure(found)) return Effect.fail(found.failure)
+      return Effect.succeed(Option.map(found.success, (entry): EventLog.RawStoredMessage => ({
+        subject: entry.subject,
+        stream: streamName,
+        sequence: entry.sequence,
+        timestamp: entry.timestamp,
+        raw: entry.raw
+      })))
+    })
+
+  const get = (streamName: string, sequence: number) =>
+    Effect.suspend(() => {
+      const found = server.getEntry(streamName, sequence)
+      if (Result.isFailure(found)) return Effect.fail(found.failure)
+      if (Option.isNone(found.success)) return Effect.succeedNone
+      const entry = found.success.value
+      const decoded = server.decode(entry)
+      if (Result.isFailure(decoded)) return Effect.fail(decodeErrorAt(streamName, sequence, decoded.failure))
+      return Effect.succeedSome<EventLog.StoredMessage>({
+        subject: entry.subject,
+        stream: streamName,
+        sequence: entry.sequence,
+        timestamp: entry.timestamp,
+        raw: entry.raw,
+        envelope: decoded.success
+      })
     })
 
   const info = (streamName: string) =>
@@ -470,5 +512,5 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       return Effect.as(server.flushLogs, result)
     })
 
-  return { append, appendRaw, pull, consume, read, readRaw, info, lag }
+  return { append, appendRaw, pull, consume, read, readRaw, get, getRaw, info, lag }
 }

@@ -22,6 +22,7 @@ import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import { Signal } from "./signal.ts"
 import { error, validateHeaders, validateSubject } from "./util.ts"
@@ -674,6 +675,54 @@ export class Server {
       lastSequence: stream.lastSeq,
       consumers: stream.consumers.size
     }
+  }
+
+  /** The message stored at a sequence (after lazy expiry), if any. */
+  getEntry(name: string, sequence: number): Result.Result<Option.Option<StoredEntry>, TransportError.TransportError> {
+    const validName = Topology.validateName("stream", name)
+    if (Result.isFailure(validName)) return Result.fail(validName.failure)
+    const validSequence = EventLog.validateSequence(name, sequence)
+    if (Result.isFailure(validSequence)) return Result.fail(validSequence.failure)
+    const found = this.getStream(name)
+    if (Result.isFailure(found)) return Result.fail(found.failure)
+    this.expire(found.success, this.now())
+    return Result.succeed(Option.fromUndefinedOr(found.success.messages.get(sequence)))
+  }
+
+  /**
+   * Removes the messages `options` select, as JetStream's purge: a purge of
+   * the whole stream (no subject, or `>`) also moves every consumer's floors
+   * up to the first message left (the last sequence + 1 when none is left).
+   */
+  purge(name: string, options: Topology.PurgeOptions | undefined): Result.Result<Topology.PurgeResult, TransportError.TransportError> {
+    const valid = Topology.validatePurge(name, options)
+    if (Result.isFailure(valid)) return Result.fail(valid.failure)
+    const found = this.getStream(name)
+    if (Result.isFailure(found)) return Result.fail(found.failure)
+    const stream = found.success
+    this.expire(stream, this.now())
+    const upTo = options?.upToSequence
+    // Nothing is below sequence 1 (JetStream would read `seq: 1` as "everything").
+    if (upTo === 1) return Result.succeed({ purged: 0 })
+    const subject = options?.subject === ">" ? undefined : options?.subject
+    const filter = subject === undefined ? undefined : SubjectPattern.makeUnsafe(subject)
+    let victims: Array<number> = []
+    for (const entry of stream.messages.values()) {
+      if (upTo !== undefined && entry.sequence >= upTo) break
+      if (filter === undefined || SubjectPattern.matches(filter, entry.subject)) victims.push(entry.sequence)
+    }
+    const keep = options?.keep
+    if (keep !== undefined) victims = victims.slice(0, Math.max(0, victims.length - keep))
+    for (const sequence of victims) this.removeMessage(stream, sequence)
+    if (filter === undefined) {
+      const first = firstKey(stream.messages) ?? stream.lastSeq + 1
+      for (const consumer of stream.consumers.values()) {
+        if (consumer.cursor < first) consumer.cursor = first
+        if (consumer.deliveredStream < first - 1) consumer.deliveredStream = first - 1
+        consumer.signal.notify()
+      }
+    }
+    return Result.succeed({ purged: victims.length })
   }
 
   // ---------------------------------------------------------------------------

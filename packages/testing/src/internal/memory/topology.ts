@@ -24,6 +24,7 @@ export const make = (server: Server): Topology.Topology["Service"] => ({
   listStreams: Effect.sync(() =>
     Array.from(server.streams.values(), (s) => TopologyConfig.toStreamConfig(s.name, s.norm, s.config.subjects))
   ),
+  purge: (stream, options) => Effect.suspend(() => Effect.fromResult(server.purge(stream, options))),
   consumerConfig: (stream, name) =>
     Effect.suspend(() => {
       const found = server.getConsumer(stream, name)

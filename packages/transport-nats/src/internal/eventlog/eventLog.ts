@@ -1,21 +1,24 @@
 /**
  * The `EventLog` service over a NATS connection: the parts put together, and
- * `info` / `lag`.
+ * `get` / `info` / `lag`.
  *
  * @since 0.1.0
  * @internal
  */
-import { type EventLog, Wire } from "@herald/transport"
+import { EventLog, Topology, Wire } from "@herald/transport"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as NatsConnection from "../../NatsConnection.ts"
+import * as Errors from "../errors.ts"
 import * as Append from "./append.ts"
 import * as Consume from "./consume.ts"
 import { makeAdvisories } from "./deadLetters.ts"
 import { decodeErrorAt } from "./delivery.ts"
 import { consumerInfo, type Env, type Resolved, streamInfo } from "./env.ts"
+import { rawOfStored, storedOfStoredMsg } from "./message.ts"
 import * as Pull from "./pull.ts"
 import * as Read from "./read.ts"
 
@@ -78,6 +81,41 @@ export const make = (
         : Result.fail(decodeErrorAt(m.stream, m.sequence, envelope.failure))
     })
 
+    const getRaw = (stream: string, sequence: number) =>
+      Effect.gen(function*() {
+        const validName = Topology.validateName("stream", stream)
+        if (Result.isFailure(validName)) return yield* Effect.fail(validName.failure)
+        const validSequence = EventLog.validateSequence(stream, sequence)
+        if (Result.isFailure(validSequence)) return yield* Effect.fail(validSequence.failure)
+        // `STREAM.MSG.GET` by sequence; nats.js answers null for "no message found" (10037).
+        const stored = yield* Effect.tryPromise({
+          try: () => connection.manager.streams.getMessage(stream, { seq: sequence }),
+          catch: (e) =>
+            Errors.fromUnknown(e, {
+              operation: `get ${stream} sequence ${sequence}`,
+              stream,
+              timeoutMillis: connection.jetstreamTimeoutMillis
+            })
+        })
+        if (stored === null || stored.seq !== sequence) return Option.none<EventLog.RawStoredMessage>()
+        return Option.some<EventLog.RawStoredMessage>({
+          subject: stored.subject,
+          stream,
+          sequence: stored.seq,
+          timestamp: stored.time.getTime(),
+          raw: rawOfStored(storedOfStoredMsg(stored))
+        })
+      })
+
+    const get = (stream: string, sequence: number) =>
+      Effect.flatMap(getRaw(stream, sequence), (found) => {
+        if (Option.isNone(found)) return Effect.succeedNone
+        const envelope = Wire.decodeRaw(found.value.raw)
+        return Result.isSuccess(envelope)
+          ? Effect.succeedSome<EventLog.StoredMessage>({ ...found.value, envelope: envelope.success })
+          : Effect.fail(decodeErrorAt(stream, sequence, envelope.failure))
+      })
+
     const pull = Pull.make(ready)
     const consume = Consume.make(ready)
 
@@ -102,6 +140,12 @@ export const make = (
         Stream.withSpan(read(stream, options), "NatsEventLog.read", { attributes: { stream } }),
       readRaw: (stream: string, options?: EventLog.ReadOptions) =>
         Stream.withSpan(readRaw(stream, options), "NatsEventLog.readRaw", { attributes: { stream } }),
+      get: Effect.fn("NatsEventLog.get")(function*(stream: string, sequence: number) {
+        return yield* get(stream, sequence)
+      }),
+      getRaw: Effect.fn("NatsEventLog.getRaw")(function*(stream: string, sequence: number) {
+        return yield* getRaw(stream, sequence)
+      }),
       info: Effect.fn("NatsEventLog.info")(function*(stream: string) {
         return yield* info(stream)
       }),

@@ -40,6 +40,25 @@ export const listAll = <A>(
   })
 
 /**
+ * A filter other than `>` that matches every subject of a stream, if there
+ * is one: `*.>` when every subject has two tokens or more, `*` when every
+ * one has exactly one. nats-server 2.9 purges with a filter message by
+ * message and with the stream's own first sequence; without one (or with
+ * `>`) it compacts, which counts `keep` in sequences rather than messages
+ * and, when the target sequence was deleted, brings a deleted message back
+ * (file storage) or fails (memory storage).
+ *
+ * @internal
+ */
+export const coveringFilter = (subjects: ReadonlyArray<string>): string | undefined => {
+  if (subjects.length === 0) return undefined
+  const tokens = subjects.map((s) => s.split("."))
+  if (tokens.every((t) => t.length >= 2)) return "*.>"
+  if (tokens.every((t) => t.length === 1 && t[0] !== ">")) return "*"
+  return undefined
+}
+
+/**
  * Builds the Topology service over a connection.
  *
  * @internal
@@ -168,5 +187,71 @@ export const make = (connection: NatsConnection.NatsConnection["Service"]): Topo
     return yield* Effect.fromResult(Config.fromNatsConsumer(stream, info.config))
   })
 
-  return { ensureStream, ensureConsumer, deleteStream, deleteConsumer, listStreams, consumerConfig }
+  const purge = Effect.fn("NatsTopology.purge")(function*(stream: string, options?: Topology.PurgeOptions) {
+    const valid = Topology.validatePurge(stream, options)
+    if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
+    const context = { stream, operation: `purge ${stream}` }
+    const info: StreamInfo = yield* call(() => manager.streams.info(stream), context)
+    const upTo = options?.upToSequence
+    const keep = options?.keep
+    // Nothing is below sequence 1; JetStream would read `seq: 1` as "everything".
+    if (upTo === 1) return { purged: 0 } satisfies Topology.PurgeResult
+    const subject = options?.subject === ">" ? undefined : options?.subject
+    if (subject === undefined) {
+      if (upTo === undefined && keep === undefined) {
+        const response = yield* call(() => manager.streams.purge(stream), context)
+        return { purged: response.purged } satisfies Topology.PurgeResult
+      }
+      const cover = coveringFilter(info.config.subjects ?? [])
+      if (cover !== undefined) {
+        const response = yield* call(
+          () => manager.streams.purge(stream, upTo === undefined ? { filter: cover, keep: keep! } : { filter: cover, seq: upTo }),
+          context
+        )
+        return { purged: response.purged } satisfies Topology.PurgeResult
+      }
+    }
+    return yield* purgeEach(stream, info, subject ?? ">", upTo, keep)
+  })
+
+  // One by one: what a filter cannot select on 2.9 without harm.
+  const purgeEach = Effect.fn("NatsTopology.purgeEach")(function*(
+    stream: string,
+    info: StreamInfo,
+    subject: string,
+    upTo: number | undefined,
+    keep: number | undefined
+  ) {
+    const end = upTo === undefined ? info.state.last_seq : Math.min(info.state.last_seq, upTo - 1)
+    const sequences: Array<number> = []
+    let next = info.state.first_seq
+    while (next <= end) {
+      const from = next
+      // (`next_by_subj` is in the server's API, not in nats.js's `MsgRequest` type.)
+      const query = { seq: from, next_by_subj: subject }
+      const stored = yield* call(() => manager.streams.getMessage(stream, query), {
+        operation: `purge ${stream}: find ${subject} from sequence ${from}`,
+        stream
+      })
+      if (stored === null || stored.seq > end) break
+      sequences.push(stored.seq)
+      next = stored.seq + 1
+    }
+    const victims = keep === undefined ? sequences : sequences.slice(0, Math.max(0, sequences.length - keep))
+    let purged = 0
+    for (const seq of victims) {
+      const removed = yield* call(() => manager.streams.deleteMessage(stream, seq, false), {
+        operation: `purge ${stream}: delete sequence ${seq}`,
+        stream
+      }).pipe(
+        // Removed meanwhile (a limit, another purge): not this purge's.
+        Effect.catchReason("TransportError", "Unknown", (reason) =>
+          /no message found/i.test(reason.detail) ? Effect.succeed(false) : Effect.fail(TransportError.make(reason)))
+      )
+      if (removed) purged++
+    }
+    return { purged } satisfies Topology.PurgeResult
+  })
+
+  return { ensureStream, ensureConsumer, deleteStream, deleteConsumer, listStreams, consumerConfig, purge }
 }
