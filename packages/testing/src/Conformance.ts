@@ -45,6 +45,7 @@ import * as ConsumerTests from "./internal/conformance/consumers.ts"
 import type { SuiteContext, TestBody, TestOptions } from "./internal/conformance/context.ts"
 import * as EventLogTests from "./internal/conformance/eventlog.ts"
 import { makeKit } from "./internal/conformance/kit.ts"
+import * as MaintenanceTests from "./internal/conformance/maintenance.ts"
 import * as TopologyTests from "./internal/conformance/topology.ts"
 
 /**
@@ -186,4 +187,6 @@ const registerAll = (context: SuiteContext): void => {
   describe("EventLog: consume", () => ConsumeTests.register(context))
   describe("Bus", () => BusTests.register(context))
   describe("Topology", () => TopologyTests.register(context))
+  describe("Topology: purge", () => MaintenanceTests.registerPurge(context))
+  describe("EventLog: get", () => MaintenanceTests.registerGet(context))
 }
