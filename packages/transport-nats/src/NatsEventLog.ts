@@ -53,6 +53,9 @@
  *   settled (the dead letters stored from advisories are not counted there).
  * - `read` / `readRaw` read a snapshot through an ephemeral consumer
  *   (`ack_policy: none`, in memory) removed when the read ends.
+ * - `get` / `getRaw` ask `STREAM.MSG.GET` for one sequence (available on
+ *   every 2.9 server, unlike direct gets, which need `allow_direct`); the
+ *   server's "no message found" is `Option.none()`.
  *
  * At-least-once is the real guarantee: after a `kill -9` of nats-server,
  * acknowledged messages can come back (measured on 2.9.10), and 2.9 syncs

@@ -38,6 +38,16 @@
  *   silently. `consumerConfig` reads it back and strips it from the
  *   description; {@link deadLetterSubjectOf} does the same for a raw
  *   description.
+ * - `purge` checks its options with `Topology.validatePurge`, reads the
+ *   stream's info (`StreamNotFound` when it is missing), and keeps the
+ *   contract's meaning where nats-server 2.9's own purge does not:
+ *   `upToSequence` and `keep` go with a filter covering the whole stream
+ *   (`*.>` or `*`; without a filter 2.9 compacts, counting `keep` in
+ *   sequences, bringing a deleted message back, or moving the last sequence
+ *   forward), and a purge by `subject` deletes the matching messages one by
+ *   one (a filtered purge on 2.9 moves every consumer past the first message
+ *   left on that subject, so they would miss the other subjects' messages).
+ *   `upToSequence: 1` removes nothing (2.9 reads `seq: 1` as everything).
  * - Options newer than the server are never sent: Herald's configurations
  *   have none today (no `metadata`, no `filter_subjects`, no message TTLs,
  *   no `pause_until`); when they get one, it is checked with

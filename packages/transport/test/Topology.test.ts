@@ -137,6 +137,43 @@ describe("Topology", () => {
     })
   })
 
+  describe("validatePurge", () => {
+    it("accepts no options, each option alone, and subject with upToSequence or keep", () => {
+      for (
+        const options of [
+          undefined,
+          {},
+          { subject: "orders.>" },
+          { subject: "orders.*.created" },
+          { subject: ">" },
+          { upToSequence: 1 },
+          { keep: 0 },
+          { keep: 3 },
+          { subject: "orders.a", upToSequence: 10 },
+          { subject: "orders.a", keep: 1 },
+          { subject: undefined, upToSequence: undefined, keep: 2 }
+        ] satisfies ReadonlyArray<Topology.PurgeOptions | undefined>
+      ) {
+        expect(Result.isSuccess(Topology.validatePurge("ORDERS", options))).toBe(true)
+      }
+    })
+
+    it("refuses upToSequence with keep, bad numbers, bad subjects and bad names with InvalidConfig naming them", () => {
+      expectInvalid(Topology.validatePurge("ORDERS", { upToSequence: 2, keep: 1 }), "InvalidConfig", "upToSequence and keep")
+      expectInvalid(Topology.validatePurge("ORDERS", { upToSequence: 0 }), "InvalidConfig", "upToSequence must be a positive integer, got 0")
+      expectInvalid(Topology.validatePurge("ORDERS", { upToSequence: 2.5 }), "InvalidConfig", "got 2.5")
+      expectInvalid(Topology.validatePurge("ORDERS", { upToSequence: 2 ** 53 }), "InvalidConfig", "upToSequence")
+      expectInvalid(Topology.validatePurge("ORDERS", { keep: -1 }), "InvalidConfig", "keep must be a non-negative integer, got -1")
+      expectInvalid(Topology.validatePurge("ORDERS", { keep: Number.POSITIVE_INFINITY }), "InvalidConfig", "keep")
+      expectInvalid(Topology.validatePurge("ORDERS", { keep: "2" as unknown as number }), "InvalidConfig", "got 2")
+      expectInvalid(Topology.validatePurge("ORDERS", { subject: "orders..a" }), "InvalidConfig", "subject")
+      expectInvalid(Topology.validatePurge("ORDERS", { subject: "orders.>.a" }), "InvalidConfig", "subject")
+      expectInvalid(Topology.validatePurge("ORDERS", { subject: 7 as unknown as string }), "InvalidConfig", "subject must be a string")
+      expectInvalid(Topology.validatePurge("ORDERS", [] as unknown as Topology.PurgeOptions), "InvalidConfig", "options must be an object")
+      expectInvalid(Topology.validatePurge("OR.DERS"), "InvalidConfig", "stream name")
+    })
+  })
+
   describe("dead letters", () => {
     it("deadLetterSubject defaults to herald.dlq.<stream>.<consumer>", () => {
       expect(Topology.deadLetterSubject(consumer)).toBe("herald.dlq.ORDERS.billing")
