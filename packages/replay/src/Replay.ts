@@ -19,13 +19,14 @@
  * @since 0.1.0
  */
 import { CausationTree } from "@herald/identity"
-import { EventLog, type TransportError } from "@herald/transport"
+import { EventLog, Foreign, type TransportError } from "@herald/transport"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as CorrelationIndex from "./CorrelationIndex.ts"
 import * as ReplayError from "./ReplayError.ts"
 
 /**
@@ -455,4 +456,110 @@ export const scanCorrelation = (
       Stream.filter(replay.messages, (m) => m.envelope.identity.correlationId === correlationId)
     )
     return causalOrder(Array.from(found))
+  })
+
+/**
+ * A flow found through the correlation index: the `Flow` of the messages
+ * still in their streams, and the entries whose message is not.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CorrelatedFlow extends Flow {
+  /** The index's entries of the flow, in (stream, sequence) order. */
+  readonly entries: ReadonlyArray<CorrelationIndex.Entry>
+  /**
+   * Entries whose message is no longer at its sequence (purged, deleted, or
+   * the stream recreated and the sequence reused by another message), in
+   * (stream, sequence) order.
+   */
+  readonly missing: ReadonlyArray<CorrelationIndex.Entry>
+}
+
+/**
+ * Options of `byCorrelation`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CorrelationOptions {
+  /** Only the messages of this stream. */
+  readonly stream?: string | undefined
+  /**
+   * How to decode messages without Herald's headers: the `foreign` the
+   * index ran with. Without it such a message fails with `DecodeError`, as
+   * `EventLog.read` does.
+   */
+  readonly foreign?: Foreign.Options | undefined
+  /** Messages fetched at once (default 8). */
+  readonly concurrency?: number | undefined
+}
+
+/** The message stored at one sequence, if any, decoded as the index's runner decoded it. */
+const fetchAt = (
+  log: EventLog.EventLog["Service"],
+  stream: string,
+  sequence: number,
+  foreign: Foreign.Options | undefined
+): Effect.Effect<Option.Option<EventLog.StoredMessage>, TransportError.TransportError> =>
+  Effect.flatMap(
+    Stream.runHead(log.readRaw(stream, { from: { sequence }, to: { sequence } })),
+    Option.match({
+      onNone: () => Effect.succeed(Option.none()),
+      onSome: (raw) =>
+        raw.sequence !== sequence ? Effect.succeed(Option.none()) : Effect.map(
+          Effect.fromResult(Foreign.decodeRaw(raw.raw, foreign, () => ({
+            subject: raw.subject,
+            kind: "event",
+            fallbackId: () => `${raw.stream}:${raw.sequence}`,
+            now: raw.timestamp
+          }))),
+          (envelope) => Option.some<EventLog.StoredMessage>({ ...raw, envelope })
+        )
+    })
+  )
+
+/**
+ * Every message of one flow, found through the `CorrelationIndex`: looks
+ * the correlation id up, fetches each entry's message by its stream and
+ * sequence, and orders them with `causalOrder`. An entry whose message is
+ * no longer there (or whose sequence now holds another message id) is
+ * reported in `missing`, not fetched. The cost is one lookup and one read
+ * per message of the flow, whatever the size of the streams.
+ *
+ * @since 0.1.0
+ * @category correlation
+ */
+export const byCorrelation = (
+  correlationId: string,
+  options?: CorrelationOptions
+): Effect.Effect<
+  CorrelatedFlow,
+  ReplayError.ReplayError | TransportError.TransportError,
+  CorrelationIndex.CorrelationIndex | EventLog.EventLog
+> =>
+  Effect.gen(function*() {
+    const concurrency = options?.concurrency ?? 8
+    if (!(Number.isSafeInteger(concurrency) && concurrency >= 1)) {
+      return yield* invalid(`concurrency must be a positive integer, got ${String(options?.concurrency)}`)
+    }
+    const index = yield* CorrelationIndex.CorrelationIndex
+    const log = yield* EventLog.EventLog
+    const entries = yield* index.lookup(correlationId, { stream: options?.stream })
+    const fetched = yield* Effect.forEach(
+      entries,
+      (entry) => fetchAt(log, entry.stream, entry.sequence, options?.foreign),
+      { concurrency }
+    )
+    const found: Array<EventLog.StoredMessage> = []
+    const missing: Array<CorrelationIndex.Entry> = []
+    entries.forEach((entry, i) => {
+      const message = fetched[i]!
+      if (Option.isSome(message) && message.value.envelope.identity.messageId === entry.messageId) {
+        found.push(message.value)
+      } else {
+        missing.push(entry)
+      }
+    })
+    return { ...causalOrder(found), entries, missing }
   })

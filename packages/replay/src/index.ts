@@ -88,3 +88,33 @@ export * as CheckpointMigrations from "./CheckpointMigrations.ts"
  * @since 0.1.0
  */
 export * as CheckpointMemory from "./CheckpointMemory.ts"
+
+/**
+ * The correlation index: the store contract (entries keyed by stream and
+ * sequence, looked up by correlation id) and the durable consumer that
+ * builds it.
+ *
+ * @since 0.1.0
+ */
+export * as CorrelationIndex from "./CorrelationIndex.ts"
+
+/**
+ * The correlation index in memory.
+ *
+ * @since 0.1.0
+ */
+export * as CorrelationIndexMemory from "./CorrelationIndexMemory.ts"
+
+/**
+ * The correlation index table's migrations, for PostgreSQL and SQLite.
+ *
+ * @since 0.1.0
+ */
+export * as CorrelationIndexMigrations from "./CorrelationIndexMigrations.ts"
+
+/**
+ * The correlation index in SQL: PostgreSQL and SQLite through `SqlClient`.
+ *
+ * @since 0.1.0
+ */
+export * as CorrelationIndexSql from "./CorrelationIndexSql.ts"

@@ -1,0 +1,135 @@
+/**
+ * The correlation index table, for PostgreSQL and SQLite.
+ *
+ * Three ways to create it, all idempotent (`CREATE ... IF NOT EXISTS`):
+ *
+ * - `migrate(options)` runs `effect/sql`'s `Migrator` with the index's own
+ *   migrations table (`<table>_migrations` by default), so it never mixes
+ *   with the application's migration ids. `layer(options)` does it when the
+ *   layer is built; `CorrelationIndexSql.layer` does it at start unless
+ *   `migrate: false`.
+ * - `migration(options)` is the DDL as one effect, to add to the
+ *   application's own `Migrator` record
+ *   (`Migrator.fromRecord({ ..., "9_correlation": CorrelationIndexMigrations.migration() })`).
+ * - `statements(dialect, options)` is the DDL as text, for other migration
+ *   tools.
+ *
+ * The table (`herald_correlation_index` by default; any identifier,
+ * optionally `schema.table`):
+ *
+ * | column | type (pg / sqlite) | |
+ * |---|---|---|
+ * | `stream` | `TEXT` | primary key `(stream, sequence)` |
+ * | `sequence` | `BIGINT` / `INTEGER` | the stream sequence |
+ * | `correlation_id` | `TEXT` | indexed (`<table>_correlation_idx`) |
+ * | `message_id`, `causation_id`, `type`, `subject` | `TEXT` | |
+ * | `timestamp` | `BIGINT` / `INTEGER` | when the message was stored, Unix epoch milliseconds |
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Migrator from "effect/sql/Migrator"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as Tables from "./internal/correlationTables.ts"
+import * as ReplayError from "./ReplayError.ts"
+
+/**
+ * Options of the migrations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The table, `table` or `schema.table` (default `herald_correlation_index`). */
+  readonly table?: string | undefined
+  /** The `Migrator`'s table for `migrate` (default `<table>_migrations`). */
+  readonly migrationsTable?: string | undefined
+}
+
+/**
+ * The SQL dialects the index supports.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Dialect = Tables.Dialect
+
+/**
+ * The default table.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultTable: string = Tables.defaultTable
+
+/**
+ * The DDL for a dialect, one statement per element. Fails with
+ * `InvalidConfig` when the table is not an identifier.
+ *
+ * @since 0.1.0
+ * @category ddl
+ */
+export const statements = (
+  dialect: Dialect,
+  options?: Options
+): Result.Result<ReadonlyArray<string>, ReplayError.ReplayError> =>
+  Result.map(Tables.parse(options?.table), (table) => Tables.ddl(dialect, table))
+
+/**
+ * The dialect of a client: `pg` or `sqlite`, otherwise `UnsupportedDialect`.
+ *
+ * @since 0.1.0
+ * @category ddl
+ */
+export const dialectOf: (sql: SqlClient.SqlClient) => Result.Result<Dialect, ReplayError.ReplayError> =
+  Tables.dialectOf
+
+/**
+ * The DDL as one effect on the `SqlClient` of the context, in one
+ * transaction: idempotent, for an application's own `Migrator`.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migration = (options?: Options): Effect.Effect<void, ReplayError.ReplayError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const dialect = yield* Effect.fromResult(dialectOf(sql))
+    const table = yield* Effect.fromResult(Tables.parse(options?.table))
+    yield* sql.withTransaction(
+      Effect.forEach(Tables.ddl(dialect, table), (statement) => sql.unsafe(statement).raw, { discard: true })
+    ).pipe(Effect.mapError((e) => ReplayError.store(`migrate ${table.qualified}`, e)))
+  })
+
+/**
+ * Runs the index's migrations with `effect/sql`'s `Migrator`, recording
+ * them in its own migrations table; answers the migrations it ran.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrate = Effect.fn("CorrelationIndexMigrations.migrate")(function*(options?: Options) {
+  const table = yield* Effect.fromResult(Tables.parse(options?.table))
+  const migrationsTable = options?.migrationsTable ?? `${table.qualified}_migrations`
+  const checked = yield* Effect.fromResult(Tables.parse(migrationsTable, 63))
+  const run = Migrator.make({})({
+    loader: Migrator.fromRecord({ "1_create_correlation_index": migration({ table: table.qualified }) }),
+    table: checked.qualified
+  })
+  return yield* Effect.mapError(run, (error) =>
+    // A failure of the DDL itself is already a `ReplayError`, wrapped by the `Migrator`.
+    error._tag === "MigrationError" && ReplayError.isReplayError(error.cause)
+      ? error.cause
+      : ReplayError.store(`migrate ${table.qualified}`, error))
+})
+
+/**
+ * A layer that runs `migrate` when it is built.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<never, ReplayError.ReplayError, SqlClient.SqlClient> =>
+  Layer.effectDiscard(migrate(options))
