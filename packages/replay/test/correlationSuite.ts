@@ -335,7 +335,7 @@ export const correlationSuite = <S>(name: string, harness: Harness<S>) =>
         const body = Fixtures.jsonBody({ external: true })
         yield* log.appendRaw(`${prefix}.external`, { headers: { "Nats-Msg-Id": "ext-1" }, body })
         yield* log.appendRaw(`${prefix}.external`, { headers: { "Nats-Msg-Id": "ext-2" }, body })
-        const plain = yield* indexUntil({ stream, consumer }, (s) => s.recorded + s.skipped === 3, "the messages")
+        const plain = yield* indexUntil({ stream, consumer }, (s) => s.recorded + s.skipped === 3 && s.consumer.acked === 3, "the messages acked")
         assert.deepStrictEqual(
           [plain.recorded, plain.skipped, plain.consumer.deadLettered, plain.consumer.acked],
           [1, 2, 0, 3]
