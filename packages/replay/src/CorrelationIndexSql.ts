@@ -16,7 +16,8 @@
  * - `lookup` reads the rows of one correlation id through the index on
  *   `correlation_id`, ordered by stream (code point, whatever the
  *   database's collation) and sequence.
- * - `forget` deletes a stream's rows and answers how many.
+ * - `forget` deletes a stream's rows and answers how many (on PostgreSQL
+ *   one statement that counts the rows it deleted).
  *
  * A failed statement is a `StoreError` classified by `StoreFault.classify`
  * (retryable unless the data caused it). Statements run without the
@@ -157,11 +158,16 @@ export const make: (
       Effect.suspend(() => {
         const checked = CorrelationIndex.checkName("forget: stream", stream)
         if (Result.isFailure(checked)) return Effect.fail(checked.failure)
-        return sql.withTransaction(Effect.gen(function*() {
-          const counted = yield* sql<{ readonly n: Int }>`SELECT count(*) AS n FROM ${t} WHERE stream = ${stream}`
-          yield* sql`DELETE FROM ${t} WHERE stream = ${stream}`
-          return num(counted[0]!.n)
-        })).pipe(Effect.mapError(failed("forget")))
+        // PostgreSQL: one statement counting exactly the rows it deleted.
+        // SQLite: count and delete in one transaction (one writer).
+        return (dialect === "pg"
+          ? sql<{ readonly n: Int }>`WITH __corr_d AS (DELETE FROM ${t} WHERE stream = ${stream} RETURNING 1) SELECT count(*) AS n FROM __corr_d`
+            .pipe(Effect.map((rows) => num(rows[0]!.n)))
+          : sql.withTransaction(Effect.gen(function*() {
+            const counted = yield* sql<{ readonly n: Int }>`SELECT count(*) AS n FROM ${t} WHERE stream = ${stream}`
+            yield* sql`DELETE FROM ${t} WHERE stream = ${stream}`
+            return num(counted[0]!.n)
+          }))).pipe(Effect.mapError(failed("forget")))
       })
 
     return CorrelationIndex.CorrelationIndex.of({ kind: `sql:${dialect}`, record, lookup, forget })
