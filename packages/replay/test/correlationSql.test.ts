@@ -72,7 +72,7 @@ describe("CorrelationIndex SQL table", () => {
         assert.isTrue(Result.isFailure(r))
         return invalidDetail((r as Result.Failure<never, ReplayError.ReplayError>).failure)
       }
-      assert.strictEqual(detail("a.b.c"), `table "a.b.c": at most one '.' (schema.table)`)
+      assert.strictEqual(detail("a.b.c"), `table "a.b.c": at most one '.' (schema.name)`)
       assert.strictEqual(
         detail("drop table"),
         `table "drop table" is not a plain SQL identifier (letters, digits and '_', not starting with a digit)`

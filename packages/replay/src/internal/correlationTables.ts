@@ -6,6 +6,7 @@
  * @since 0.1.0
  * @internal
  */
+import { SqlName } from "@herald/transport"
 import * as Result from "effect/Result"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as ReplayError from "../ReplayError.ts"
@@ -16,10 +17,8 @@ export type Dialect = "pg" | "sqlite"
 /** The default table. */
 export const defaultTable = "herald_correlation_index"
 
-const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
-/** PostgreSQL's 63 characters, minus the longest suffix (`_correlation_idx`, `_migrations`). */
+/** PostgreSQL's 63 characters, minus the longest suffix (`_correlation_idx`). */
 const maxTable = 47
-const maxSchema = 63
 
 /** A validated table name. */
 export interface Table {
@@ -32,67 +31,23 @@ export interface Table {
 }
 
 /**
- * Checks a table name: `table` or `schema.table`, each part a plain SQL
- * identifier (letters, digits and `_`, not starting with a digit), the table
- * at most 47 characters (the index name adds 16; `maxName` says otherwise) and
- * the schema at most 63.
+ * Checks a table name (`SqlName.parse`): `table` or `schema.table`, each
+ * part a plain SQL identifier, the table at most 47 characters (the index
+ * name adds 16; `maxLength` says otherwise) and the schema at most 63.
  */
 export const parse = (
   input: string | undefined,
   /** 63 for a table that no index is named after (the migrations table). */
-  maxName: number = maxTable
-): Result.Result<Table, ReplayError.ReplayError> => {
-  const qualified = input ?? defaultTable
-  if (typeof qualified !== "string") {
-    return Result.fail(ReplayError.invalid(`table must be a string, got ${typeof qualified}`))
-  }
-  const parts = qualified.split(".")
-  if (parts.length > 2) {
-    return Result.fail(ReplayError.invalid(`table ${JSON.stringify(qualified)}: at most one '.' (schema.table)`))
-  }
-  const name = parts[parts.length - 1]!
-  const schema = parts.length === 2 ? parts[0] : undefined
-  for (const [what, part, max] of [["table", name, maxName], ["schema", schema, maxSchema]] as const) {
-    if (part === undefined) continue
-    if (!identifier.test(part)) {
-      return Result.fail(
-        ReplayError.invalid(
-          `${what} ${JSON.stringify(part)} is not a plain SQL identifier (letters, digits and '_', not starting with a digit)`
-        )
-      )
-    }
-    if (part.length > max) {
-      return Result.fail(ReplayError.invalid(`${what} ${JSON.stringify(part)} is longer than ${max} characters`))
-    }
-  }
-  return Result.succeed({
-    qualified,
-    schema,
-    name,
-    quoted: schema === undefined ? `"${name}"` : `"${schema}"."${name}"`
+  maxLength: number = maxTable
+): Result.Result<Table, ReplayError.ReplayError> =>
+  Result.mapBoth(SqlName.parse(input ?? defaultTable, { what: "table", maxLength }), {
+    onFailure: ReplayError.invalid,
+    onSuccess: (name) => ({ qualified: name.qualified, schema: name.schema, name: name.name, quoted: name.quote() })
   })
-}
 
 /** The dialect of a client, when the index supports it. */
 export const dialectOf = (sql: SqlClient.SqlClient): Result.Result<Dialect, ReplayError.ReplayError> =>
-  sql.onDialectOrElse({
-    pg: () => Result.succeed("pg" as const),
-    sqlite: () => Result.succeed("sqlite" as const),
-    orElse: () =>
-      Result.fail(
-        ReplayError.make(
-          new ReplayError.UnsupportedDialect({
-            dialect: sql.onDialect({
-              pg: () => "pg",
-              sqlite: () => "sqlite",
-              mysql: () => "mysql",
-              mssql: () => "mssql",
-              clickhouse: () => "clickhouse"
-            })
-          })
-        )
-      )
-  })
+  Result.mapError(SqlName.dialect(sql), (dialect) => ReplayError.make(new ReplayError.UnsupportedDialect({ dialect })))
 
 /** The DDL: the table and its index on the correlation id, created when missing. */
 export const ddl = (dialect: Dialect, table: Table): ReadonlyArray<string> => {
