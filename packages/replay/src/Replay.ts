@@ -491,32 +491,56 @@ export interface CorrelationOptions {
    * `EventLog.read` does.
    */
   readonly foreign?: Foreign.Options | undefined
-  /** Messages fetched at once (default 8). */
+  /** Reads of the streams at once (default 8). */
   readonly concurrency?: number | undefined
 }
 
-/** The message stored at one sequence, if any, decoded as the index's runner decoded it. */
-const fetchAt = (
+/**
+ * Entries closer than this in one stream are fetched by one read of the
+ * range between them: reading a few messages too many costs less than
+ * another read.
+ */
+const rangeGap = 16
+
+/** The entries (in (stream, sequence) order) in runs of one stream, each read at once. */
+const rangesOf = (entries: ReadonlyArray<CorrelationIndex.Entry>) => {
+  const ranges: Array<{ stream: string; from: number; to: number }> = []
+  for (const entry of entries) {
+    const last = ranges[ranges.length - 1]
+    if (last !== undefined && last.stream === entry.stream && entry.sequence - last.to <= rangeGap) {
+      last.to = entry.sequence
+    } else {
+      ranges.push({ stream: entry.stream, from: entry.sequence, to: entry.sequence })
+    }
+  }
+  return ranges
+}
+
+/** The messages stored in a range, by sequence, decoded as the index's runner decoded them. */
+const fetchRange = (
   log: EventLog.EventLog["Service"],
-  stream: string,
-  sequence: number,
+  range: { readonly stream: string; readonly from: number; readonly to: number },
+  wanted: ReadonlySet<string>,
   foreign: Foreign.Options | undefined
-): Effect.Effect<Option.Option<EventLog.StoredMessage>, TransportError.TransportError> =>
+): Effect.Effect<ReadonlyArray<EventLog.StoredMessage>, TransportError.TransportError> =>
   Effect.flatMap(
-    Stream.runHead(log.readRaw(stream, { from: { sequence }, to: { sequence } })),
-    Option.match({
-      onNone: () => Effect.succeed(Option.none()),
-      onSome: (raw) =>
-        raw.sequence !== sequence ? Effect.succeed(Option.none()) : Effect.map(
+    Stream.runCollect(
+      Stream.filter(
+        log.readRaw(range.stream, { from: { sequence: range.from }, to: { sequence: range.to } }),
+        (raw) => wanted.has(`${raw.sequence} ${raw.stream}`)
+      )
+    ),
+    (raws) =>
+      Effect.forEach(Array.from(raws), (raw) =>
+        Effect.map(
           Effect.fromResult(Foreign.decodeRaw(raw.raw, foreign, () => ({
             subject: raw.subject,
             kind: "event",
             fallbackId: () => `${raw.stream}:${raw.sequence}`,
             now: raw.timestamp
           }))),
-          (envelope) => Option.some<EventLog.StoredMessage>({ ...raw, envelope })
-        )
-    })
+          (envelope): EventLog.StoredMessage => ({ ...raw, envelope })
+        ))
   )
 
 /**
@@ -524,8 +548,9 @@ const fetchAt = (
  * the correlation id up, fetches each entry's message by its stream and
  * sequence, and orders them with `causalOrder`. An entry whose message is
  * no longer there (or whose sequence now holds another message id) is
- * reported in `missing`, not fetched. The cost is one lookup and one read
- * per message of the flow, whatever the size of the streams.
+ * reported in `missing`. The cost is one lookup and one read per run of
+ * the flow's messages (messages at most 16 sequences apart in one stream
+ * are read together), whatever the size of the streams.
  *
  * @since 0.1.0
  * @category correlation
@@ -546,20 +571,23 @@ export const byCorrelation = (
     const index = yield* CorrelationIndex.CorrelationIndex
     const log = yield* EventLog.EventLog
     const entries = yield* index.lookup(correlationId, { stream: options?.stream })
+    const wanted = new Set(entries.map((e) => `${e.sequence} ${e.stream}`))
     const fetched = yield* Effect.forEach(
-      entries,
-      (entry) => fetchAt(log, entry.stream, entry.sequence, options?.foreign),
+      rangesOf(entries),
+      (range) => fetchRange(log, range, wanted, options?.foreign),
       { concurrency }
     )
+    const stored = new Map<string, EventLog.StoredMessage>()
+    for (const messages of fetched) for (const m of messages) stored.set(`${m.sequence} ${m.stream}`, m)
     const found: Array<EventLog.StoredMessage> = []
     const missing: Array<CorrelationIndex.Entry> = []
-    entries.forEach((entry, i) => {
-      const message = fetched[i]!
-      if (Option.isSome(message) && message.value.envelope.identity.messageId === entry.messageId) {
-        found.push(message.value)
+    for (const entry of entries) {
+      const message = stored.get(`${entry.sequence} ${entry.stream}`)
+      if (message !== undefined && message.envelope.identity.messageId === entry.messageId) {
+        found.push(message)
       } else {
         missing.push(entry)
       }
-    })
+    }
     return { ...causalOrder(found), entries, missing }
   })

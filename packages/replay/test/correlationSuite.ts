@@ -335,19 +335,29 @@ export const correlationSuite = <S>(name: string, harness: Harness<S>) =>
         const body = Fixtures.jsonBody({ external: true })
         yield* log.appendRaw(`${prefix}.external`, { headers: { "Nats-Msg-Id": "ext-1" }, body })
         yield* log.appendRaw(`${prefix}.external`, { headers: { "Nats-Msg-Id": "ext-2" }, body })
-        const plain = yield* indexUntil({ stream, consumer }, (s) => s.recorded + s.skipped === 3 && s.consumer.acked === 3, "the messages acked")
+        const child = Fixtures.derived(root, 5_000_002)
+        yield* append(`${prefix}.flow`, child)
+        const plain = yield* indexUntil(
+          { stream, consumer },
+          (s) => s.recorded + s.skipped === 4 && s.consumer.acked === 4,
+          "the messages acked"
+        )
         assert.deepStrictEqual(
           [plain.recorded, plain.skipped, plain.consumer.deadLettered, plain.consumer.acked],
-          [1, 2, 0, 3]
+          [2, 2, 0, 4]
         )
         assert.deepStrictEqual(yield* Effect.flatMap(index, (s) => s.lookup("ext-1")), [])
+        // the flow's messages are read together (sequences 1 to 4); the foreign ones between are not decoded
+        const herald = yield* Replay.byCorrelation(root.correlationId)
+        assert.deepStrictEqual(ids(herald.messages), [root.messageId, child.messageId].map(String))
+        assert.deepStrictEqual(herald.messages.map((m) => m.sequence), [1, 4])
 
         const foreign = yield* indexUntil(
           { stream, consumer: `${consumer}-foreign`, foreign: {} },
-          (s) => s.recorded + s.duplicates === 3,
+          (s) => s.recorded + s.duplicates === 4,
           "the messages, foreign ones too"
         )
-        assert.deepStrictEqual([foreign.recorded, foreign.duplicates, foreign.skipped], [2, 1, 0])
+        assert.deepStrictEqual([foreign.recorded, foreign.duplicates, foreign.skipped], [2, 2, 0])
         const external = yield* Replay.byCorrelation("ext-1", { foreign: {} })
         assert.deepStrictEqual(ids(external.messages), ["ext-1"])
         assert.deepStrictEqual([external.messages[0]!.sequence, external.messages[0]!.envelope.type], [2, `${prefix}.external`])
