@@ -7,12 +7,13 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Fixtures, Wait } from "@herald/testing"
-import type { MessageIdentity } from "@herald/identity"
-import { EventLog, Topology } from "@herald/transport"
+import { MessageIdentity } from "@herald/identity"
+import { EventLog, Foreign, Topology } from "@herald/transport"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import { CorrelationIndex, Replay, ReplayError } from "../src/index.ts"
 
@@ -364,6 +365,60 @@ export const correlationSuite = <S>(name: string, harness: Harness<S>) =>
         // without foreign, a foreign message does not decode, as in EventLog.read
         const exit = yield* Effect.exit(Replay.byCorrelation("ext-2"))
         assert.isTrue(Exit.isFailure(exit))
+      }))
+
+    test("foreign messages with a header profile join the Herald flow they name", () =>
+      Effect.gen(function*() {
+        const { consumer, prefix, stream } = unique()
+        yield* ensure(stream, prefix, consumer)
+        const log = yield* EventLog.EventLog
+        const root = Fixtures.root(6_000_001)
+        const child = Fixtures.derived(root, 6_000_002)
+        // a service speaking the X-* convention answers the root; Herald answers it in turn
+        const reply = { id: "ext-reply-1", correlation: root.correlationId as string, cause: root.messageId as string }
+        yield* log.appendRaw(`${prefix}.external`, {
+          headers: {
+            "Nats-Msg-Id": reply.id,
+            [Foreign.CimHeaders.messageId]: reply.id,
+            [Foreign.CimHeaders.correlationId]: reply.correlation,
+            [Foreign.CimHeaders.causationId]: reply.cause,
+            [Foreign.CimHeaders.eventType]: "external.Replied"
+          },
+          body: Fixtures.jsonBody({})
+        })
+        const afterReply = MessageIdentity.make({
+          messageId: Fixtures.id(6_000_003),
+          correlationId: root.correlationId,
+          causationId: reply.id
+        })
+        yield* append(`${prefix}.flow`, Result.getOrThrow(afterReply))
+        yield* append(`${prefix}.flow`, child)
+        yield* append(`${prefix}.flow`, root)
+        const foreign = Foreign.accept(undefined, Foreign.cim)
+        const stats = yield* indexUntil({ stream, consumer, foreign }, (st) => st.recorded === 4, "the flow")
+        assert.deepStrictEqual([stats.recorded, stats.skipped], [4, 0])
+        const found = yield* Replay.byCorrelation(root.correlationId, { foreign })
+        assert.deepStrictEqual(ids(found.messages), [root.messageId, reply.id, Fixtures.id(6_000_003), child.messageId].map(String))
+        assert.deepStrictEqual(found.messages.map((m) => m.envelope.type), ["test.Flow", "external.Replied", "test.Flow", "test.Flow"])
+        assert.deepStrictEqual([found.orphans.length, found.missing.length], [0, 0])
+      }))
+
+    test("layer runs the index for the lifetime of the layer", () =>
+      Effect.gen(function*() {
+        const { consumer, prefix, stream } = unique()
+        yield* ensure(stream, prefix, consumer)
+        const root = Fixtures.root(7_000_001)
+        yield* append(`${prefix}.flow`, root)
+        yield* append(`${prefix}.flow`, Fixtures.derived(root, 7_000_002))
+        const s = yield* index
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* Layer.build(CorrelationIndex.layer({ stream, consumer }))
+          yield* Wait.until(s.lookup(root.correlationId), (found) => found.length === 2, "the layer to index the flow")
+        }))
+        assert.deepStrictEqual(
+          (yield* Replay.byCorrelation(root.correlationId)).messages.map((m) => m.sequence),
+          [1, 2]
+        )
       }))
 
     test("run refuses bad options with InvalidConfig", () =>
