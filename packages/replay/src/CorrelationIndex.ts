@@ -18,9 +18,12 @@
  * `forget` its entries and rebuild the index.
  *
  * The runner (`run`, `layer`) consumes the stream through a durable consumer
- * (`EventLog.consume`) and records each delivery, then acks it. A store
- * failure fails the delivery, which is nak'd and comes back (a `StoreError`
- * is retryable unless the data caused it). To rebuild: stop the runner,
+ * (`EventLog.consume`) and records each delivery, then acks it. The
+ * deliveries in flight at once (up to `concurrency`) are recorded by one
+ * `record` call; a delivery is acked once its entry is written. A store
+ * failure fails the deliveries of the call (each is then recorded alone,
+ * so that a failure is its own delivery's), which are nak'd and come back
+ * (a `StoreError` is retryable unless the data caused it). To rebuild: stop the runner,
  * delete its consumer (`Topology.deleteConsumer`), `forget(stream)`, create
  * the consumer again (delivering from the start) and run again.
  *
@@ -43,8 +46,11 @@
  */
 import { EventLog, Foreign, type TransportError, Wire } from "@herald/transport"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as ReplayError from "./ReplayError.ts"
@@ -207,7 +213,7 @@ export interface RunOptions extends Omit<EventLog.ConsumeOptions, "concurrency">
   readonly stream: string
   /** The durable consumer (several runners may share it). */
   readonly consumer: string
-  /** Deliveries recorded at once (default 1). Order does not matter to the index. */
+  /** Deliveries handled at once, and at most recorded by one `record` call (default 1). Order does not matter to the index. */
   readonly concurrency?: number | undefined
 }
 
@@ -272,6 +278,32 @@ export const run = (
     const log = yield* EventLog.EventLog
     const counts = { recorded: 0, duplicates: 0, skipped: 0 }
     const { concurrency, consumer, foreign, stream, ...consume } = options
+    const parallel = concurrency ?? 1
+
+    // Deliveries in flight are recorded together: each handler queues its
+    // entry and waits for the batch holding it to be written.
+    interface Pending {
+      readonly entry: Entry
+      readonly done: Deferred.Deferred<void, ReplayError.ReplayError>
+    }
+    const queue = yield* Queue.unbounded<Pending>()
+    const write = (batch: ReadonlyArray<Pending>): Effect.Effect<void> =>
+      Effect.flatMap(Effect.exit(index.record(batch.map((p) => p.entry))), (exit) => {
+        if (Exit.isSuccess(exit)) {
+          counts.recorded += exit.value
+          counts.duplicates += batch.length - exit.value
+          return Effect.forEach(batch, (p) => Deferred.succeed(p.done, undefined), { discard: true })
+        }
+        // one by one, so that a failure is the failure of its own delivery only
+        if (batch.length > 1) return Effect.forEach(batch, (p) => write([p]), { discard: true })
+        return Deferred.done(batch[0]!.done, exit).pipe(Effect.asVoid)
+      })
+    yield* Queue.takeBetween(queue, 1, parallel).pipe(
+      Effect.flatMap(write),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
     const handle = yield* log.consume(
       stream,
       consumer,
@@ -283,15 +315,11 @@ export const run = (
             counts.skipped++
             return Effect.void
           }
-          return Effect.map(
-            index.record([entryOf({ ...delivery, sequence: delivery.streamSequence })]),
-            (n) => {
-              if (n === 0) counts.duplicates++
-              else counts.recorded += n
-            }
-          )
+          const entry = entryOf({ ...delivery, sequence: delivery.streamSequence })
+          return Effect.flatMap(Deferred.make<void, ReplayError.ReplayError>(), (done) =>
+            Effect.andThen(Queue.offer(queue, { entry, done }), Deferred.await(done)))
         }),
-      { ...consume, foreign: foreign ?? {}, concurrency: concurrency ?? 1 }
+      { ...consume, foreign: foreign ?? {}, concurrency: parallel }
     )
     return {
       stats: Effect.map(handle.stats, (consumer) => ({ ...counts, consumer })),
