@@ -372,6 +372,15 @@ describe("the packed packages installed with npm", () => {
       }
     })
 
+    it("a saga, its flow in causal order through the index, and a projection, on SQLite", async () => {
+      expect(result(await node("flows.ts", { NATS_URL: natsUrl, SQLITE_FILE: path.join(work, "flows.db") }))).toEqual({
+        sagas: ["completed@2"],
+        flow: ["OrderPlaced", "ShipOrder", "OrderShipped"],
+        missing: 0,
+        projection: { position: 3, rows: ["o-1"] }
+      })
+    })
+
     it("the outbox and the inbox on SQLite", async () => {
       expect(result(await node("sqlite.ts", { NATS_URL: natsUrl, SQLITE_FILE: path.join(work, "app.db") }))).toEqual({
         name: "sqlite",
