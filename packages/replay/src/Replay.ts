@@ -524,12 +524,15 @@ const fetchRange = (
   foreign: Foreign.Options | undefined
 ): Effect.Effect<ReadonlyArray<EventLog.StoredMessage>, TransportError.TransportError> =>
   Effect.flatMap(
-    Stream.runCollect(
-      Stream.filter(
-        log.readRaw(range.stream, { from: { sequence: range.from }, to: { sequence: range.to } }),
-        (raw) => wanted.has(`${raw.sequence} ${raw.stream}`)
-      )
-    ),
+    // one message: one request (no consumer); a run: one ordered read
+    range.from === range.to
+      ? Effect.map(log.getRaw(range.stream, range.from), (found) => found._tag === "Some" ? [found.value] : [])
+      : Stream.runCollect(
+        Stream.filter(
+          log.readRaw(range.stream, { from: { sequence: range.from }, to: { sequence: range.to } }),
+          (raw) => wanted.has(`${raw.sequence} ${raw.stream}`)
+        )
+      ),
     (raws) =>
       Effect.forEach(Array.from(raws), (raw) =>
         Effect.map(
@@ -550,7 +553,8 @@ const fetchRange = (
  * no longer there (or whose sequence now holds another message id) is
  * reported in `missing`. The cost is one lookup and one read per run of
  * the flow's messages (messages at most 16 sequences apart in one stream
- * are read together), whatever the size of the streams.
+ * are read together; a message alone is one `getRaw`), whatever the size
+ * of the streams.
  *
  * @since 0.1.0
  * @category correlation
