@@ -30,7 +30,6 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Tables from "./internal/correlationTables.ts"
 import * as ReplayError from "./ReplayError.ts"
@@ -74,8 +73,7 @@ export const defaultTable: string = Tables.defaultTable
 export const statements = (
   dialect: Dialect,
   options?: Options
-): Result.Result<ReadonlyArray<string>, ReplayError.ReplayError> =>
-  Result.map(Tables.parse(options?.table), (table) => Tables.ddl(dialect, table))
+): Result.Result<ReadonlyArray<string>, ReplayError.ReplayError> => Tables.table.statements(dialect, options)
 
 /**
  * The dialect of a client: `pg` or `sqlite`, otherwise `UnsupportedDialect`.
@@ -94,14 +92,7 @@ export const dialectOf: (sql: SqlClient.SqlClient) => Result.Result<Dialect, Rep
  * @category migrations
  */
 export const migration = (options?: Options): Effect.Effect<void, ReplayError.ReplayError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const dialect = yield* Effect.fromResult(dialectOf(sql))
-    const table = yield* Effect.fromResult(Tables.parse(options?.table))
-    yield* sql.withTransaction(
-      Effect.forEach(Tables.ddl(dialect, table), (statement) => sql.unsafe(statement).raw, { discard: true })
-    ).pipe(Effect.mapError((e) => ReplayError.store(`migrate ${table.qualified}`, e)))
-  })
+  Tables.table.migration(options)
 
 /**
  * Runs the index's migrations with `effect/sql`'s `Migrator`, recording
@@ -110,20 +101,8 @@ export const migration = (options?: Options): Effect.Effect<void, ReplayError.Re
  * @since 0.1.0
  * @category migrations
  */
-export const migrate = Effect.fn("CorrelationIndexMigrations.migrate")(function*(options?: Options) {
-  const table = yield* Effect.fromResult(Tables.parse(options?.table))
-  const migrationsTable = options?.migrationsTable ?? `${table.qualified}_migrations`
-  const checked = yield* Effect.fromResult(Tables.parse(migrationsTable, 63))
-  const run = Migrator.make({})({
-    loader: Migrator.fromRecord({ "1_create_correlation_index": migration({ table: table.qualified }) }),
-    table: checked.qualified
-  })
-  return yield* Effect.mapError(run, (error) =>
-    // A failure of the DDL itself is already a `ReplayError`, wrapped by the `Migrator`.
-    error._tag === "MigrationError" && ReplayError.isReplayError(error.cause)
-      ? error.cause
-      : ReplayError.store(`migrate ${table.qualified}`, error))
-})
+export const migrate = (options?: Options): Effect.Effect<ReadonlyArray<readonly [id: number, name: string]>, ReplayError.ReplayError, SqlClient.SqlClient> =>
+  Tables.table.migrate(options)
 
 /**
  * A layer that runs `migrate` when it is built.
@@ -132,4 +111,4 @@ export const migrate = Effect.fn("CorrelationIndexMigrations.migrate")(function*
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<never, ReplayError.ReplayError, SqlClient.SqlClient> =>
-  Layer.effectDiscard(migrate(options))
+  Tables.table.layer(options)

@@ -33,7 +33,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Table from "./internal/snapshotTable.ts"
 import * as ReplayError from "./ReplayError.ts"
@@ -80,8 +79,7 @@ export const defaultTable: string = Table.defaultTable
 export const statements = (
   dialect: Dialect,
   options?: Pick<Options, "table">
-): Result.Result<ReadonlyArray<string>, ReplayError.ReplayError> =>
-  Result.map(Table.parse(options?.table), (table) => Table.ddl(dialect, table))
+): Result.Result<ReadonlyArray<string>, ReplayError.ReplayError> => Table.table.statements(dialect, options)
 
 /**
  * The DDL as one effect on the `SqlClient` of the context, in one
@@ -92,15 +90,7 @@ export const statements = (
  */
 export const migration = (
   options?: Pick<Options, "table">
-): Effect.Effect<void, ReplayError.ReplayError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const dialect = yield* Effect.fromResult(Table.dialectOf(sql))
-    const table = yield* Effect.fromResult(Table.parse(options?.table))
-    yield* sql.withTransaction(
-      Effect.forEach(Table.ddl(dialect, table), (statement) => sql.unsafe(statement).raw, { discard: true })
-    ).pipe(Effect.mapError((e) => ReplayError.store(`migrate ${table.qualified}`, e)))
-  })
+): Effect.Effect<void, ReplayError.ReplayError, SqlClient.SqlClient> => Table.table.migration(options)
 
 /**
  * Runs the snapshot migrations with `effect/sql`'s `Migrator`, recording
@@ -109,22 +99,10 @@ export const migration = (
  * @since 0.1.0
  * @category migrations
  */
-export const migrate = Effect.fn("SnapshotSql.migrate")(function*(options?: Omit<Options, "migrate">) {
-  const table = yield* Effect.fromResult(Table.parse(options?.table))
-  const migrationsTable = options?.migrationsTable ?? `${table.qualified}_migrations`
-  const checked = yield* Effect.fromResult(
-    Table.parse(migrationsTable, { what: "migrations table", maxLength: 63 })
-  )
-  const run = Migrator.make({})({
-    loader: Migrator.fromRecord({ "1_create_snapshots": migration({ table: table.qualified }) }),
-    table: checked.qualified
-  })
-  return yield* Effect.mapError(run, (error) =>
-    // A failure of the DDL itself is already a `ReplayError`, wrapped by the `Migrator`.
-    error._tag === "MigrationError" && ReplayError.isReplayError(error.cause)
-      ? error.cause
-      : ReplayError.store(`migrate ${table.qualified}`, error))
-})
+export const migrate = (
+  options?: Omit<Options, "migrate">
+): Effect.Effect<ReadonlyArray<readonly [id: number, name: string]>, ReplayError.ReplayError, SqlClient.SqlClient> =>
+  Table.table.migrate(options)
 
 /**
  * A layer that runs `migrate` when it is built.

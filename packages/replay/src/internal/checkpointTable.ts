@@ -6,53 +6,17 @@
  * @since 0.1.0
  * @internal
  */
-import { SqlName } from "@herald/transport"
-import * as Result from "effect/Result"
-import type * as SqlClient from "effect/sql/SqlClient"
-import * as ReplayError from "../ReplayError.ts"
+import type { Dialect, Table } from "./sqlTable.ts"
+import * as SqlTable from "./sqlTable.ts"
 
-/** The dialects the SQL store speaks. */
-export type Dialect = "pg" | "sqlite"
+export type { Dialect, Table } from "./sqlTable.ts"
+export { dialectOf } from "./sqlTable.ts"
 
 /** The default name of the table. */
 export const defaultTable = "herald_projection_checkpoints"
 
 /** PostgreSQL's 63 characters, minus the longest suffix (`_migrations`, of the default migrations table). */
 const maxName = 52
-
-/** A validated table name. */
-export interface Table {
-  /** As given: `name` or `schema.name`. */
-  readonly qualified: string
-  readonly schema: string | undefined
-  readonly name: string
-  /** Quoted for SQL: `"name"` or `"schema"."name"`. */
-  readonly quoted: string
-}
-
-/**
- * Checks a table name (`SqlName.parse`): `name` or `schema.name`, each part
- * a plain SQL identifier, the name at most 52 characters (its migrations
- * table adds 11) unless `maxLength` says otherwise.
- */
-export const parse = (
-  input: string | undefined,
-  options?: { readonly what?: string; readonly maxLength?: number }
-): Result.Result<Table, ReplayError.ReplayError> =>
-  Result.mapBoth(
-    SqlName.parse(input ?? defaultTable, {
-      what: options?.what ?? "checkpoint table",
-      maxLength: options?.maxLength ?? maxName
-    }),
-    {
-      onFailure: ReplayError.invalid,
-      onSuccess: (name) => ({ qualified: name.qualified, schema: name.schema, name: name.name, quoted: name.quote() })
-    }
-  )
-
-/** The dialect of a client, when the store supports it. */
-export const dialectOf = (sql: SqlClient.SqlClient): Result.Result<Dialect, ReplayError.ReplayError> =>
-  Result.mapError(SqlName.dialect(sql), (dialect) => ReplayError.make(new ReplayError.UnsupportedDialect({ dialect })))
 
 /** The DDL: the table, created when missing. */
 export const ddl = (dialect: Dialect, table: Table): ReadonlyArray<string> => {
@@ -67,6 +31,20 @@ export const ddl = (dialect: Dialect, table: Table): ReadonlyArray<string> => {
 )`
   ]
 }
+
+/** The table's name checks, DDL and migrations. */
+export const table = SqlTable.make({
+  what: "checkpoint table",
+  defaultTable,
+  maxLength: maxName,
+  lock: "herald_checkpoints",
+  migration: "1_create_checkpoints",
+  span: "CheckpointMigrations.migrate",
+  ddl
+})
+
+/** Checks a table name (`SqlName.parse`), at most {@link table}'s length. */
+export const parse = table.parse
 
 const columns = "projection, stream, position, rebuilding, updated_at"
 

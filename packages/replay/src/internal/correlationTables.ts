@@ -6,48 +6,17 @@
  * @since 0.1.0
  * @internal
  */
-import { SqlName } from "@herald/transport"
-import * as Result from "effect/Result"
-import type * as SqlClient from "effect/sql/SqlClient"
-import * as ReplayError from "../ReplayError.ts"
+import type { Dialect, Table } from "./sqlTable.ts"
+import * as SqlTable from "./sqlTable.ts"
 
-/** The dialects the SQL index speaks. */
-export type Dialect = "pg" | "sqlite"
+export type { Dialect, Table } from "./sqlTable.ts"
+export { dialectOf } from "./sqlTable.ts"
 
 /** The default table. */
 export const defaultTable = "herald_correlation_index"
 
 /** PostgreSQL's 63 characters, minus the longest suffix (`_correlation_idx`). */
 const maxTable = 47
-
-/** A validated table name. */
-export interface Table {
-  /** As given: `table` or `schema.table`. */
-  readonly qualified: string
-  readonly schema: string | undefined
-  readonly name: string
-  /** Quoted for SQL (`"schema"."table"`). */
-  readonly quoted: string
-}
-
-/**
- * Checks a table name (`SqlName.parse`): `table` or `schema.table`, each
- * part a plain SQL identifier, the table at most 47 characters (the index
- * name adds 16; `maxLength` says otherwise) and the schema at most 63.
- */
-export const parse = (
-  input: string | undefined,
-  /** 63 for a table that no index is named after (the migrations table). */
-  maxLength: number = maxTable
-): Result.Result<Table, ReplayError.ReplayError> =>
-  Result.mapBoth(SqlName.parse(input ?? defaultTable, { what: "table", maxLength }), {
-    onFailure: ReplayError.invalid,
-    onSuccess: (name) => ({ qualified: name.qualified, schema: name.schema, name: name.name, quoted: name.quote() })
-  })
-
-/** The dialect of a client, when the index supports it. */
-export const dialectOf = (sql: SqlClient.SqlClient): Result.Result<Dialect, ReplayError.ReplayError> =>
-  Result.mapError(SqlName.dialect(sql), (dialect) => ReplayError.make(new ReplayError.UnsupportedDialect({ dialect })))
 
 /** The DDL: the table and its index on the correlation id, created when missing. */
 export const ddl = (dialect: Dialect, table: Table): ReadonlyArray<string> => {
@@ -73,3 +42,17 @@ export const ddl = (dialect: Dialect, table: Table): ReadonlyArray<string> => {
     index
   ]
 }
+
+/** The table's name checks, DDL and migrations. */
+export const table = SqlTable.make({
+  what: "table",
+  defaultTable,
+  maxLength: maxTable,
+  lock: "herald_correlation_index",
+  migration: "1_create_correlation_index",
+  span: "CorrelationIndexMigrations.migrate",
+  ddl
+})
+
+/** Checks a table name (`SqlName.parse`), at most {@link table}'s length. */
+export const parse = table.parse
