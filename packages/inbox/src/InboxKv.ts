@@ -43,7 +43,7 @@
  * @since 0.1.0
  */
 import { Millis } from "@herald/transport"
-import { NatsConnection } from "@herald/transport-nats"
+import { NatsConnection, NatsKv } from "@herald/transport-nats"
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -119,8 +119,6 @@ interface Value {
   readonly until?: number | undefined
 }
 
-const safe = /^[A-Za-z0-9_-]$/
-const encoder = new TextEncoder()
 
 /**
  * A KV key token for any string: letters, digits, `_` and `-` stay; any
@@ -130,14 +128,7 @@ const encoder = new TextEncoder()
  * @since 0.1.0
  * @category keys
  */
-export const keyToken = (s: string): string => {
-  let out = ""
-  for (const ch of s) {
-    if (safe.test(ch)) out += ch
-    else for (const b of encoder.encode(ch)) out += `=${b.toString(16).toUpperCase().padStart(2, "0")}`
-  }
-  return out
-}
+export const keyToken: (s: string) => string = NatsKv.keyToken
 
 /**
  * The key of a record: `<consumer>.<message id>`, each as a `keyToken`.
@@ -172,13 +163,6 @@ const toRecord = (v: Value): InboxStore.InboxRecord => ({
   processedAt: v.at
 })
 
-/** The server refused a create or a compare-and-set: the key is not at the expected revision. */
-const isWrongLast = (e: unknown): boolean =>
-  (Predicate.hasProperty(e, "code") && (e.code === 10071 || e.code === 10164)) ||
-  (e instanceof Error && /wrong last sequence/i.test(e.message))
-
-const bucketName = /^[A-Za-z0-9_-]+$/
-
 const durationMillis = (what: string, input: Duration.Input) =>
   Result.match(Millis.decode(input, { min: 1 }), {
     onFailure: (p) => Effect.fail(InboxError.invalid(`KV store: ${what} must be a positive finite duration: ${p.message}`)),
@@ -198,7 +182,7 @@ export const make: (
 )(function*(options: Options) {
   const connection = yield* NatsConnection.NatsConnection
   const bucket = options.bucket ?? defaultBucket
-  if (!bucketName.test(bucket)) {
+  if (!NatsKv.isBucketName(bucket)) {
     return yield* Effect.fail(InboxError.invalid(`KV bucket ${JSON.stringify(bucket)}: letters, digits, '-' and '_' only`))
   }
   const ttl = yield* durationMillis("ttl", options.ttl)
@@ -211,24 +195,7 @@ export const make: (
   if (!(Number.isSafeInteger(replicas) && replicas > 0)) {
     return yield* Effect.fail(InboxError.invalid(`KV store: replicas must be a positive integer, got ${replicas}`))
   }
-  const label = `KV bucket ${bucket}`
-  const call = <A>(operation: string, f: () => Promise<A>) =>
-    Effect.tryPromise({
-      try: f,
-      catch: (e) => InboxError.store(`${operation} (${label})`, NatsConnection.mapError(e, `${operation} (${label})`))
-    })
-  /** Like `call`, but a wrong-last-sequence refusal is `None`. */
-  const conditional = <A>(operation: string, f: () => Promise<A>) =>
-    Effect.tryPromise({ try: f, catch: (e) => e }).pipe(
-      Effect.map(Option.some),
-      Effect.catch((e) =>
-        isWrongLast(e)
-          ? Effect.succeed(Option.none<A>())
-          : Effect.fail(
-            InboxError.store(`${operation} (${label})`, NatsConnection.mapError(e, `${operation} (${label})`))
-          )
-      )
-    )
+  const { call, conditional, label } = NatsKv.calls(bucket, InboxError.store)
 
   const kv: KV = yield* call("open", () =>
     new Kvm(connection.jetstream).create(bucket, {

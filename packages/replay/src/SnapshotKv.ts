@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { NatsConnection } from "@herald/transport-nats"
+import { NatsConnection, NatsKv } from "@herald/transport-nats"
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -57,8 +57,6 @@ export interface Options {
  */
 export const defaultBucket = "herald_snapshots"
 
-const safe = /^[A-Za-z0-9_-]$/
-const encoder = new TextEncoder()
 
 /**
  * A KV key token for any string: letters, digits, `_` and `-` stay; any
@@ -68,15 +66,7 @@ const encoder = new TextEncoder()
  * @since 0.1.0
  * @category keys
  */
-export const keyToken = (s: string): string => {
-  if (s.length === 0) return "="
-  let out = ""
-  for (const ch of s) {
-    if (safe.test(ch)) out += ch
-    else for (const b of encoder.encode(ch)) out += `=${b.toString(16).toUpperCase().padStart(2, "0")}`
-  }
-  return out
-}
+export const keyToken: (s: string) => string = NatsKv.keyToken
 
 /**
  * The key of a snapshot.
@@ -86,8 +76,6 @@ export const keyToken = (s: string): string => {
  */
 export const keyOf = (name: string, sequence: number): string =>
   `s.${keyToken(name)}.${String(sequence).padStart(16, "0")}`
-
-const bucketName = /^[A-Za-z0-9_-]+$/
 
 interface Value {
   readonly name: string
@@ -109,7 +97,7 @@ export const make: (
   .fn("SnapshotKv.make")(function*(options?: Options) {
     const connection = yield* NatsConnection.NatsConnection
     const bucket = options?.bucket ?? defaultBucket
-    if (typeof bucket !== "string" || !bucketName.test(bucket)) {
+    if (typeof bucket !== "string" || !NatsKv.isBucketName(bucket)) {
       return yield* Effect.fail(
         ReplayError.invalid(`KV bucket ${JSON.stringify(bucket)}: letters, digits, '-' and '_' only`)
       )
@@ -122,13 +110,7 @@ export const make: (
     if (storage !== "file" && storage !== "memory") {
       return yield* Effect.fail(ReplayError.invalid(`KV store: storage must be "file" or "memory", got ${String(storage)}`))
     }
-    const label = `KV bucket ${bucket}`
-    const call = <A>(operation: string, f: () => Promise<A>) =>
-      Effect.tryPromise({
-        try: f,
-        catch: (e) =>
-          ReplayError.store(`${operation} (${label})`, NatsConnection.mapError(e, `${operation} (${label})`))
-      })
+    const { call, label } = NatsKv.calls(bucket, ReplayError.store)
 
     const kv: KV = yield* call("open", () => new Kvm(connection.jetstream).create(bucket, { history: 1, replicas, storage }))
 

@@ -102,7 +102,7 @@
  */
 import { Subject } from "@herald/subject"
 import { EventLog, Millis, Wire } from "@herald/transport"
-import { NatsConnection } from "@herald/transport-nats"
+import { NatsConnection, NatsKv } from "@herald/transport-nats"
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -165,8 +165,6 @@ export const defaultProcessedLimit = 1000
  */
 export const defaultGrace: Duration.Duration = Duration.minutes(1)
 
-const safe = /^[A-Za-z0-9_-]$/
-const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 /**
@@ -177,15 +175,7 @@ const decoder = new TextDecoder()
  * @since 0.1.0
  * @category keys
  */
-export const keyToken = (s: string): string => {
-  if (s.length === 0) return "="
-  let out = ""
-  for (const ch of s) {
-    if (safe.test(ch)) out += ch
-    else for (const b of encoder.encode(ch)) out += `=${b.toString(16).toUpperCase().padStart(2, "0")}`
-  }
-  return out
-}
+export const keyToken: (s: string) => string = NatsKv.keyToken
 
 /**
  * The keys of the store (see the module documentation).
@@ -397,13 +387,6 @@ const bodyOf = (base64: string): Uint8Array | undefined => {
 const byDue = (a: { readonly dueAt: number; readonly token: string }, b: { readonly dueAt: number; readonly token: string }) =>
   a.dueAt - b.dueAt || (a.token < b.token ? -1 : a.token > b.token ? 1 : 0)
 
-/** The server refused a create or a compare-and-set: the key is not at the expected revision. */
-const isWrongLast = (e: unknown): boolean =>
-  (Predicate.hasProperty(e, "code") && (e.code === 10071 || e.code === 10164)) ||
-  (e instanceof Error && /wrong last sequence|key exists/i.test(e.message))
-
-const bucketName = /^[A-Za-z0-9_-]+$/
-
 /** How many times a commit looks at another commit's claim of its trigger before answering `"conflict"`. */
 const claimAttempts = 30
 
@@ -423,7 +406,7 @@ export const make: (
   const connection = yield* NatsConnection.NatsConnection
   const log = yield* EventLog.EventLog
   const bucket = options?.bucket ?? defaultBucket
-  if (!bucketName.test(bucket)) {
+  if (!NatsKv.isBucketName(bucket)) {
     return yield* Effect.fail(SagaError.invalid(`KV bucket ${JSON.stringify(bucket)}: letters, digits, '-' and '_' only`))
   }
   const processedLimit = options?.processedLimit ?? defaultProcessedLimit
@@ -444,24 +427,7 @@ export const make: (
   if (storage !== "file" && storage !== "memory") {
     return yield* Effect.fail(SagaError.invalid(`KV store: storage must be "file" or "memory", got ${String(storage)}`))
   }
-  const label = `KV bucket ${bucket}`
-  const call = <A>(operation: string, f: () => Promise<A>) =>
-    Effect.tryPromise({
-      try: f,
-      catch: (e) => SagaError.store(`${operation} (${label})`, NatsConnection.mapError(e, `${operation} (${label})`))
-    })
-  /** Like `call`, but a wrong-last-sequence refusal is `None`. */
-  const conditional = <A>(operation: string, f: () => Promise<A>) =>
-    Effect.tryPromise({ try: f, catch: (e) => e }).pipe(
-      Effect.map(Option.some),
-      Effect.catch((e) =>
-        isWrongLast(e)
-          ? Effect.succeed(Option.none<A>())
-          : Effect.fail(
-            SagaError.store(`${operation} (${label})`, NatsConnection.mapError(e, `${operation} (${label})`))
-          )
-      )
-    )
+  const { call, conditional, label } = NatsKv.calls(bucket, SagaError.store)
 
   const kv: KV = yield* call("open", () => new Kvm(connection.jetstream).create(bucket, { history: 1, replicas, storage }))
 

@@ -40,3 +40,11 @@ export * as Health from "./Health.ts"
  * @since 0.1.0
  */
 export * as NatsTransport from "./NatsTransport.ts"
+
+/**
+ * What stores kept in NATS KV buckets share: key tokens, bucket names, calls
+ * mapped to typed errors, compare-and-set refusals.
+ *
+ * @since 0.1.0
+ */
+export * as NatsKv from "./NatsKv.ts"
