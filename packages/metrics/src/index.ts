@@ -11,3 +11,24 @@
  * @since 0.1.0
  */
 export * as Semconv from "./Semconv.ts"
+
+/**
+ * Metrics over `Bus` and `EventLog` by the OpenTelemetry messaging conventions, as one decorator layer.
+ *
+ * @since 0.1.0
+ */
+export * as Metrics from "./Metrics.ts"
+
+/**
+ * `/metrics`, `/healthz` and `/readyz` over HTTP.
+ *
+ * @since 0.1.0
+ */
+export * as MetricsHttp from "./MetricsHttp.ts"
+
+/**
+ * The error of `@herald/metrics`.
+ *
+ * @since 0.1.0
+ */
+export * as MetricsError from "./MetricsError.ts"

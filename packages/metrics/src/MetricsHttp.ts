@@ -1,0 +1,327 @@
+/**
+ * `/metrics`, `/healthz` and `/readyz` over HTTP.
+ *
+ * - `GET /metrics`: every metric of the registry in the Prometheus text
+ *   format (effect's `PrometheusMetrics`), after a `Metrics.refresh` so that
+ *   the counts read from consumers are exact at scrape time;
+ * - `GET /healthz`: `200 ok` while the server runs (liveness);
+ * - `GET /readyz`: runs the named readiness checks at once, each under a
+ *   deadline; `200` when all pass, else `503`; the body is JSON:
+ *   `{ "status": "ready" | "unready", "checks": [{ "name", "ok", "detail"? }] }`.
+ *
+ * {@link layer} serves them on its own Node HTTP server (`node:http`, no
+ * other dependency); {@link routes} adds them to an effect `HttpRouter`, for
+ * an application that runs its own HTTP server (`@effect/platform-node`'s
+ * `NodeHttpServer`, say).
+ *
+ * A readiness check is a name and an effect ({@link check}); for the NATS
+ * connection, {@link fromHealthReport} over `Health.check` of
+ * `@herald/transport-nats`:
+ *
+ * ```ts
+ * import { MetricsHttp } from "@herald/metrics"
+ * import { Health } from "@herald/transport-nats"
+ *
+ * const server = MetricsHttp.layer({
+ *   port: 9464,
+ *   checks: [MetricsHttp.fromHealthReport("nats", Health.check({ jetstream: false }))]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { TransportError } from "@herald/transport"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Layer from "effect/Layer"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import * as Http from "node:http"
+import type * as Net from "node:net"
+import * as Metrics from "./Metrics.ts"
+import * as MetricsError from "./MetricsError.ts"
+
+/**
+ * What a readiness check found.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CheckResult {
+  readonly name: string
+  readonly ok: boolean
+  /** Why it is not ok (or what it saw). */
+  readonly detail?: string | undefined
+}
+
+/**
+ * A named readiness check. Never fails: a failure of its effect, a defect
+ * or passing its deadline is a check that is not ok.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Check<R = never> {
+  readonly name: string
+  readonly run: Effect.Effect<{ readonly ok: boolean; readonly detail?: string | undefined }, unknown, R>
+}
+
+/**
+ * A readiness check from an effect that answers `true` (ready), `false`, or
+ * `{ ok, detail }`. A failure is not ready, with the failure as detail.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const check = <E, R>(
+  name: string,
+  run: Effect.Effect<boolean | { readonly ok: boolean; readonly detail?: string | undefined }, E, R>
+): Check<R> => ({
+  name,
+  run: Effect.map(run, (r) => typeof r === "boolean" ? { ok: r } : r)
+})
+
+/**
+ * A readiness check over a health report such as `Health.check` of
+ * `@herald/transport-nats` gives: not ready when its `status` is `down` (the
+ * connection is not connected), or also when it is `degraded` with
+ * `degradedIsReady: false`.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const fromHealthReport = <E, R>(
+  name: string,
+  report: Effect.Effect<{ readonly status: "ok" | "degraded" | "down" }, E, R>,
+  options?: { readonly degradedIsReady?: boolean | undefined }
+): Check<R> =>
+  check(
+    name,
+    Effect.map(report, (r) => {
+      const ok = r.status === "ok" || (r.status === "degraded" && options?.degradedIsReady !== false)
+      return { ok, detail: r.status }
+    })
+  )
+
+/**
+ * What `/readyz` answers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Readiness {
+  readonly status: "ready" | "unready"
+  readonly checks: ReadonlyArray<CheckResult>
+}
+
+const defaultCheckTimeout = Duration.seconds(2)
+
+/**
+ * Runs the checks at once, each under `timeout` (default 2 seconds).
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const readiness = <R>(
+  checks: ReadonlyArray<Check<R>>,
+  timeout?: Duration.Input
+): Effect.Effect<Readiness, never, R> => {
+  const deadline = timeout === undefined ? defaultCheckTimeout : Duration.fromInputUnsafe(timeout)
+  return Effect.map(
+    Effect.forEach(checks, (c) =>
+      c.run.pipe(
+        Effect.timeoutOption(deadline),
+        Effect.exit,
+        Effect.map((exit): CheckResult => {
+          if (Exit.isFailure(exit)) {
+            return { name: c.name, ok: false, detail: TransportError.describe(Cause.squash(exit.cause)) }
+          }
+          if (exit.value._tag === "None") {
+            return { name: c.name, ok: false, detail: `no answer within ${Duration.format(deadline)}` }
+          }
+          const r = exit.value.value
+          return r.detail === undefined ? { name: c.name, ok: r.ok } : { name: c.name, ok: r.ok, detail: r.detail }
+        })
+      ), { concurrency: "unbounded" }),
+    (results) => ({ status: results.every((r) => r.ok) ? "ready" : "unready", checks: results })
+  )
+}
+
+/**
+ * The Prometheus text of the registry, after a `Metrics.refresh`.
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const metricsText = (options?: PrometheusMetrics.FormatOptions): Effect.Effect<string> =>
+  Effect.andThen(Metrics.refresh, PrometheusMetrics.format(options))
+
+/**
+ * Options of {@link routes} and {@link layer}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RouteOptions<R = never> {
+  /** Readiness checks of `/readyz` (default: none: ready while the server runs). */
+  readonly checks?: ReadonlyArray<Check<R>> | undefined
+  /** The deadline of each readiness check (default 2 seconds). */
+  readonly checkTimeout?: Duration.Input | undefined
+  /** Passed to `PrometheusMetrics.format` (a prefix, a name mapper). */
+  readonly format?: PrometheusMetrics.FormatOptions | undefined
+}
+
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<R = never> extends RouteOptions<R> {
+  /** The port (0: a free one, see `MetricsServer`). */
+  readonly port: number
+  /** The address to listen on (default: every interface). */
+  readonly host?: string | undefined
+}
+
+interface Answer {
+  readonly status: number
+  readonly contentType: string
+  readonly body: string
+}
+
+const prometheusContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+const answer = <R>(path: string, options: RouteOptions<R>): Effect.Effect<Answer, never, R> => {
+  switch (path) {
+    case "/metrics":
+      return Effect.map(metricsText(options.format), (body) => ({ status: 200, contentType: prometheusContentType, body }))
+    case "/healthz":
+      return Effect.succeed({ status: 200, contentType: "text/plain; charset=utf-8", body: "ok\n" })
+    case "/readyz":
+      return Effect.map(readiness(options.checks ?? [], options.checkTimeout), (r) => ({
+        status: r.status === "ready" ? 200 : 503,
+        contentType: "application/json",
+        body: JSON.stringify(r)
+      }))
+    default:
+      return Effect.succeed({ status: 404, contentType: "text/plain; charset=utf-8", body: "not found\n" })
+  }
+}
+
+const toResponse = (a: Answer) =>
+  HttpServerResponse.text(a.body, { status: a.status, contentType: a.contentType })
+
+/**
+ * Adds `GET /metrics`, `/healthz` and `/readyz` to the context's
+ * `HttpRouter`, for an application that serves its own routes.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const routes = <R = never>(options?: RouteOptions<R>): Layer.Layer<never, never, HttpRouter.HttpRouter | R> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const router = yield* HttpRouter.HttpRouter
+    const context = yield* Effect.context<R>()
+    const opts = options ?? {}
+    for (const path of ["/metrics", "/healthz", "/readyz"] as const) {
+      const handler: Effect.Effect<HttpServerResponse.HttpServerResponse> = Effect.map(
+        Effect.provideContext(answer(path, opts), context),
+        toResponse
+      )
+      yield* router.add("GET", path, handler)
+    }
+  }))
+
+/**
+ * The address the server of {@link layer} listens on.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class MetricsServer extends Context.Service<MetricsServer, {
+  readonly host: string
+  /** The bound port (the one chosen by the system when `port` was 0). */
+  readonly port: number
+  /** `http://host:port`, with a bracketed IPv6 host. */
+  readonly url: string
+}>()("@herald/metrics/MetricsServer") {}
+
+const invalid = (detail: string) => MetricsError.make(new MetricsError.InvalidOptions({ detail }))
+
+/**
+ * Serves `/metrics`, `/healthz` and `/readyz` on a Node HTTP server until
+ * the scope closes. Only `GET` (and `HEAD`) are answered (`405` otherwise);
+ * an unknown path is `404`. The layer is built once the server listens;
+ * closing its scope stops listening, ends the open connections and
+ * interrupts the requests being answered.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <R = never>(
+  options: Options<R>
+): Layer.Layer<MetricsServer, MetricsError.MetricsError, R> =>
+  Layer.effect(MetricsServer)(Effect.gen(function*() {
+    const port = options.port
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      return yield* Effect.fail(invalid(`port must be an integer from 0 to 65535, not ${String(port)}`))
+    }
+    const run = yield* FiberSet.makeRuntime<R, Answer, never>()
+    const server = Http.createServer((req, res) => {
+      const method = req.method ?? "GET"
+      if (method !== "GET" && method !== "HEAD") {
+        res.writeHead(405, { "content-type": "text/plain; charset=utf-8", allow: "GET, HEAD" })
+        res.end("method not allowed\n")
+        return
+      }
+      const path = new URL(req.url ?? "/", "http://localhost").pathname
+      const fiber = run(answer(path, options))
+      const onClose = () => {
+        if (!res.writableEnded) fiber.interruptUnsafe()
+      }
+      res.once("close", onClose)
+      fiber.addObserver((exit) => {
+        if (res.writableEnded || res.destroyed) return
+        if (Exit.isSuccess(exit)) {
+          const a = exit.value
+          res.writeHead(a.status, {
+            "content-type": a.contentType,
+            "content-length": Buffer.byteLength(a.body),
+            "cache-control": "no-store"
+          })
+          res.end(method === "HEAD" ? undefined : a.body)
+        } else {
+          res.writeHead(500, { "content-type": "text/plain; charset=utf-8" })
+          res.end("internal error\n")
+        }
+      })
+    })
+    yield* Effect.addFinalizer(() =>
+      Effect.callback<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+      })
+    )
+    yield* Effect.callback<void, MetricsError.MetricsError>((resume) => {
+      const onError = (e: Error) =>
+        resume(Effect.fail(MetricsError.make(
+          new MetricsError.ListenFailed({ host: options.host ?? "*", port, detail: e.message, cause: e })
+        )))
+      server.once("error", onError)
+      server.listen(port, options.host, () => {
+        server.off("error", onError)
+        resume(Effect.void)
+      })
+    })
+    server.on("error", () => {})
+    const address = server.address() as Net.AddressInfo
+    const host = options.host ?? address.address
+    const urlHost = host.includes(":") ? `[${host}]` : host
+    return MetricsServer.of({ host, port: address.port, url: `http://${urlHost}:${address.port}` })
+  }))
