@@ -1,0 +1,124 @@
+/**
+ * Metrics on the in-memory transport under `TestClock`: a known workload,
+ * then `/metrics` scraped over HTTP.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Fixtures, MemoryTransport, Wait } from "@herald/testing"
+import { EventLog, Topology } from "@herald/transport"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as TestClock from "effect/testing/TestClock"
+import { Metrics, MetricsError, MetricsHttp } from "../src/index.ts"
+import { checkWorkload, destinations, get, scrape, total, workload } from "./workload.ts"
+
+/** The instrumented transport and the HTTP endpoints, on a fresh registry. */
+const env = (checks: ReadonlyArray<MetricsHttp.Check> = []) =>
+  Layer.mergeAll(
+    MetricsHttp.layer({ port: 0, host: "127.0.0.1", checks }).pipe(
+      Layer.provideMerge(Metrics.layer({ destinations: [...destinations], refreshInterval: "none" }))
+    ),
+    Layer.effect(Topology.Topology)(Effect.service(Topology.Topology))
+  ).pipe(
+    Layer.provide(MemoryTransport.layer),
+    Layer.provide(Layer.sync(Metric.MetricRegistry)(() => new Map()))
+  )
+
+describe("Metrics on the memory transport", () => {
+  it.effect("a known workload: exact counters and histogram counts per destination at the scrape", () =>
+    Effect.gen(function*() {
+      yield* workload({ stream: "LEDGER", prefix: "", advance: TestClock.adjust })
+      const { samples, text } = yield* scrape
+      checkWorkload(samples, text, "LEDGER")
+      // A second scrape reads the same counts: a refresh adds only what grew.
+      const again = yield* scrape
+      assert.strictEqual(total(again.samples, "herald_dead_letters"), 3)
+      assert.strictEqual(total(again.samples, "herald_handler_deadline_exceeded"), 1)
+    }).pipe(Effect.provide(env())))
+
+  it.effect("a refresh adds only what the runner's counts grew by; the counts stay after the consumer stops", () =>
+    Effect.gen(function*() {
+      yield* Effect.scoped(Effect.gen(function*() {
+        const handle = yield* workload({ stream: "LEDGER", prefix: "", advance: TestClock.adjust })
+        const before = yield* scrape
+        assert.strictEqual(total(before.samples, "herald_dead_letters"), 3)
+        // One more rejected message (sequence 12): dead-lettered after the first scrape.
+        const log = yield* EventLog.EventLog
+        yield* log.append("ledger.12.entry", Fixtures.envelope({ identity: 412 }))
+        yield* Wait.until(handle.stats, (s) => s.deadLettered === 4, "the fourth dead letter", { advance: TestClock.adjust })
+        const after = yield* scrape
+        assert.deepStrictEqual(
+          ["non_retryable", "max_deliver", "other"].map((reason) =>
+            total(after.samples, "herald_dead_letters", { herald_dead_letter_reason: reason })
+          ),
+          [2, 1, 1]
+        )
+      }))
+      // The consumer's scope closed: its counts stay; it is no longer read.
+      const closed = yield* scrape
+      assert.strictEqual(total(closed.samples, "herald_dead_letters"), 4)
+      assert.strictEqual(total(closed.samples, "messaging_client_consumed_messages", { messaging_operation_name: "consume" }), 15)
+    }).pipe(Effect.provide(env())))
+
+  it.effect("/healthz, /readyz with named checks, unknown paths and methods", () =>
+    Effect.gen(function*() {
+      const health = yield* get("/healthz")
+      assert.deepStrictEqual([health.status, health.body], [200, "ok\n"])
+      const ready = yield* get("/readyz")
+      assert.strictEqual(ready.status, 503)
+      assert.deepStrictEqual(JSON.parse(ready.body), {
+        status: "unready",
+        checks: [
+          { name: "up", ok: true },
+          { name: "down", ok: false, detail: "degraded" },
+          { name: "broken", ok: false, detail: "NoResponders: no responders for health.x" }
+        ]
+      })
+      assert.strictEqual((yield* get("/nowhere")).status, 404)
+      assert.strictEqual((yield* get("/metrics", { method: "POST" })).status, 405)
+    }).pipe(Effect.provide(env([
+      MetricsHttp.check("up", Effect.succeed(true)),
+      MetricsHttp.fromHealthReport("down", Effect.succeed({ status: "degraded" as const }), { degradedIsReady: false }),
+      MetricsHttp.check(
+        "broken",
+        Effect.fail(
+          new (class extends Error {
+            readonly _tag = "NoResponders"
+            constructor() {
+              super("no responders for health.x")
+            }
+          })()
+        )
+      )
+    ]))))
+
+  it.effect("/readyz is ready when every check passes (a degraded report counts as ready by default)", () =>
+    Effect.gen(function*() {
+      const ready = yield* get("/readyz")
+      assert.strictEqual(ready.status, 200)
+      assert.deepStrictEqual(JSON.parse(ready.body), {
+        status: "ready",
+        checks: [{ name: "nats", ok: true, detail: "degraded" }]
+      })
+    }).pipe(Effect.provide(env([MetricsHttp.fromHealthReport("nats", Effect.succeed({ status: "degraded" as const }))]))))
+
+  it.effect("bad options are typed errors", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.flip(Layer.build(MetricsHttp.layer({ port: 70_000 })))
+      assert.strictEqual(port.reason._tag, "InvalidOptions")
+      assert.isTrue(MetricsError.isMetricsError(port))
+      const pattern = yield* Effect.flip(
+        Layer.build(Metrics.layer({ destinations: ["orders..placed"] }).pipe(Layer.provide(MemoryTransport.layer)))
+      )
+      assert.strictEqual(pattern.reason._tag, "InvalidSubject")
+    }).pipe(Effect.scoped))
+
+  it.effect("a port in use is ListenFailed", () =>
+    Effect.gen(function*() {
+      const first = yield* Layer.build(MetricsHttp.layer({ port: 0, host: "127.0.0.1" }))
+      const { port } = Context.get(first, MetricsHttp.MetricsServer)
+      const error = yield* Effect.flip(Layer.build(MetricsHttp.layer({ port, host: "127.0.0.1" })))
+      assert.strictEqual(error.reason._tag, "ListenFailed")
+    }).pipe(Effect.scoped))
+})
