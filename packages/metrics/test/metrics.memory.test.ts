@@ -7,6 +7,8 @@ import { Fixtures, MemoryTransport, Wait } from "@herald/testing"
 import { EventLog, Topology } from "@herald/transport"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServer from "effect/http/HttpServer"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as TestClock from "effect/testing/TestClock"
@@ -120,5 +122,33 @@ describe("Metrics on the memory transport", () => {
       const { port } = Context.get(first, MetricsHttp.MetricsServer)
       const error = yield* Effect.flip(Layer.build(MetricsHttp.layer({ port, host: "127.0.0.1" })))
       assert.strictEqual(error.reason._tag, "ListenFailed")
+    }).pipe(Effect.scoped))
+
+  it.effect("routes: the same endpoints on an application's own HttpRouter", () =>
+    Effect.gen(function*() {
+      const registry: Metric.MetricRegistry = new Map()
+      const app = HttpRouter.toWebHandler(
+        MetricsHttp.routes({ checks: [MetricsHttp.check("no", Effect.succeed(false))] }).pipe(
+          Layer.provide(Layer.succeed(Metric.MetricRegistry)(registry)),
+          Layer.provide(HttpServer.layerServices)
+        ),
+        { disableLogger: true }
+      )
+      yield* Effect.addFinalizer(() => Effect.promise(() => app.dispose()))
+      Metric.withAttributes(Metrics.metrics.sentMessages, { "messaging.system": "nats" }).updateUnsafe(
+        2,
+        Context.make(Metric.MetricRegistry, registry)
+      )
+      const call = (path: string) =>
+        Effect.promise(async () => {
+          const res = await app.handler(new Request(`http://localhost${path}`))
+          return { status: res.status, body: await res.text() }
+        })
+      const metrics = yield* call("/metrics")
+      assert.strictEqual(metrics.status, 200)
+      assert.include(metrics.body, "messaging_client_sent_messages{messaging_system=\"nats\"} 2\n")
+      assert.deepStrictEqual(yield* call("/healthz"), { status: 200, body: "ok\n" })
+      const ready = yield* call("/readyz")
+      assert.deepStrictEqual([ready.status, JSON.parse(ready.body)], [503, { status: "unready", checks: [{ name: "no", ok: false }] }])
     }).pipe(Effect.scoped))
 })

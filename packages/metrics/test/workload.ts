@@ -112,7 +112,7 @@ export const workload = (options: {
     // Sequences 1-6 succeed; 7 fails once (retryable); 8 is rejected (dead letter,
     // non-retryable; so is a 12th, if any); 9 always fails (dead letter on delivery 3 of 3); 10 hangs past
     // the deadline once; 11 is undecodable (dead letter, never handled).
-    const handle = yield* log.consume(stream, "billing", (d) => {
+    const handle = yield* log.consume(stream, "billing", (d): Effect.Effect<void, TransportError.TransportError | Rejected> => {
       const n = d.streamSequence
       if (n === 7 && d.deliveryCount === 1) {
         return Effect.fail(TransportError.make(new TransportError.HandlerFailed({ detail: "once", retryable: true })))
