@@ -53,8 +53,11 @@
  * the same policy the runner applies (`ConsumerPolicy.decide`, with the
  * consumer's `maxDeliver` read from `Topology` when the context has one):
  * `non_retryable`, `max_deliver`; a dead letter no handler failure predicted
- * (an undecodable message, or a failure on the last delivery when
- * `maxDeliver` is unknown) is `other`.
+ * (an undecodable message, a handler interrupted at its deadline on the last
+ * delivery, or a failure on the last delivery when `maxDeliver` is unknown)
+ * is `other`. The total is the runner's count; only the split by kind rests
+ * on the prediction (when a dead letter cannot be stored and the message is
+ * nak'd instead, a later dead letter takes the kind predicted for it).
  *
  * @since 0.1.0
  */
@@ -426,6 +429,8 @@ export const instrumentEventLog = (
     t.handle === undefined ? Effect.void : Effect.flatMap(t.handle.stats, (stats) =>
       Effect.sync(() => {
         const a = attrs("process", "consume", t.stream, t.consumer)
+        // Refreshes may overlap (a scrape, the periodic one): each adds only
+        // what grew past the highest count already added.
         const dl = stats.deadLettered - t.last.deadLettered
         for (let i = 0; i < dl; i++) {
           const kind = t.predicted.shift() ?? "other"
@@ -433,7 +438,10 @@ export const instrumentEventLog = (
         }
         const to = stats.timedOut - t.last.timedOut
         if (to > 0) record(m.handlerDeadline, a, to)
-        t.last = { deadLettered: stats.deadLettered, timedOut: stats.timedOut }
+        t.last = {
+          deadLettered: Math.max(stats.deadLettered, t.last.deadLettered),
+          timedOut: Math.max(stats.timedOut, t.last.timedOut)
+        }
       }))
 
   const readLag = (t: Tracked): Effect.Effect<void> =>
@@ -510,9 +518,10 @@ export const instrumentEventLog = (
         }
         // Added before the runner starts, so that it runs after the runner stopped.
         yield* Effect.addFinalizer(() => Effect.andThen(sync(t), Effect.sync(() => tracked.delete(t))))
-        const wrapped = (d: EventLog.Delivery) => {
-          delivered(d, a)
-          return timed(
+        const wrapped = (d: EventLog.Delivery) =>
+          Effect.suspend(() => {
+            delivered(d, a)
+            return timed(
             record,
             Effect.tapCause(handler(d), (cause) =>
               Effect.sync(() => {
@@ -532,7 +541,7 @@ export const instrumentEventLog = (
             m.consumedMessages,
             () => a
           )
-        }
+          })
         const handle = yield* log.consume(stream, consumer, wrapped, consumeOptions)
         t.handle = handle
         tracked.add(t)
