@@ -625,3 +625,71 @@ export const refresh: Effect.Effect<void> = Effect.flatMap(
   Effect.serviceOption(Collector),
   Option.match({ onNone: () => Effect.void, onSome: (c) => c.refresh })
 )
+
+/**
+ * What {@link layerOutbox} reads: the part of `Outbox.status` (of
+ * `@herald/outbox`) it needs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutboxStatus {
+  /** Messages not yet sent. */
+  readonly pending: number
+  /** How long the oldest pending message has waited, in milliseconds (0 when none). */
+  readonly oldestPendingAgeMillis: number
+}
+
+/**
+ * Options of {@link layerOutbox}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutboxOptions<E, R> {
+  /** The status to read, such as `Outbox.status` of `@herald/outbox`. */
+  readonly status: Effect.Effect<OutboxStatus, E, R>
+  /** How often it is read (default 15 seconds); it is read once when the layer starts. */
+  readonly interval?: Duration.Input | undefined
+  /** Attributes added to the gauges, to tell several outboxes apart (default none). */
+  readonly attributes?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * The outbox gauges.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const outboxMetrics = {
+  pending: Metric.gauge(Semconv.Metrics.outboxPending, { description: "Outbox messages not yet sent." }),
+  oldestAge: Metric.gauge(Semconv.Metrics.outboxOldestAge, {
+    description: "How long the oldest pending outbox message has waited, in seconds."
+  })
+} as const
+
+/**
+ * Sets `herald.outbox.pending` and `herald.outbox.oldest_age` (seconds) from
+ * an outbox's status, read when the layer starts and then every `interval`,
+ * until its scope closes. A failed read is logged and leaves the gauges as
+ * they were.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerOutbox = <E, R>(options: OutboxOptions<E, R>): Layer.Layer<never, never, R> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const record = makeRecorder(yield* Effect.context<never>())
+    const a = { [Semconv.Attributes.system]: Semconv.system, ...options.attributes }
+    const read = Effect.matchCauseEffect(options.status, {
+      onFailure: (cause) => Effect.logWarning("metrics: outbox status not read", cause),
+      onSuccess: (status) =>
+        Effect.sync(() => {
+          record(outboxMetrics.pending, a, status.pending)
+          record(outboxMetrics.oldestAge, a, status.oldestPendingAgeMillis / 1000)
+        })
+    })
+    const interval = Duration.fromInputUnsafe(options.interval ?? "15 seconds")
+    yield* read
+    yield* Effect.forkScoped(Effect.repeat(Effect.andThen(Effect.sleep(interval), read), Schedule.forever))
+  }))
