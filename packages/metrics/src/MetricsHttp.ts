@@ -280,14 +280,17 @@ export const layer = <R = never>(
         res.end("method not allowed\n")
         return
       }
-      const path = new URL(req.url ?? "/", "http://localhost").pathname
+      // The path of the request target, without its query (never parsed as a URL: a malformed target must not throw).
+      const target = req.url ?? "/"
+      const end = target.search(/[?#]/)
+      const path = end === -1 ? target : target.slice(0, end)
       const fiber = run(answer(path, options))
       const onClose = () => {
         if (!res.writableEnded) fiber.interruptUnsafe()
       }
       res.once("close", onClose)
       fiber.addObserver((exit) => {
-        if (res.writableEnded || res.destroyed) return
+        if (res.headersSent || res.writableEnded || res.destroyed) return
         if (Exit.isSuccess(exit)) {
           const a = exit.value
           res.writeHead(a.status, {

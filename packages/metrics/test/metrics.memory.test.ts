@@ -13,7 +13,24 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as TestClock from "effect/testing/TestClock"
 import { Metrics, MetricsError, MetricsHttp } from "../src/index.ts"
+import * as Net from "node:net"
 import { checkWorkload, destinations, get, scrape, total, workload } from "./workload.ts"
+
+/** Sends bytes as they are to the metrics server and reads the whole answer. */
+const rawRequest = (bytes: string) =>
+  Effect.flatMap(Effect.service(MetricsHttp.MetricsServer), (server) =>
+    Effect.promise(() =>
+      new Promise<string>((resolve, reject) => {
+        const socket = Net.connect(server.port, "127.0.0.1", () => socket.end(bytes))
+        let answer = ""
+        socket.setEncoding("utf8")
+        socket.on("data", (chunk: string) => {
+          answer += chunk
+        })
+        socket.on("end", () => resolve(answer))
+        socket.on("error", reject)
+      })
+    ))
 
 /** The instrumented transport and the HTTP endpoints, on a fresh registry. */
 const env = (checks: ReadonlyArray<MetricsHttp.Check> = []) =>
@@ -78,6 +95,10 @@ describe("Metrics on the memory transport", () => {
         ]
       })
       assert.strictEqual((yield* get("/nowhere")).status, 404)
+      assert.strictEqual((yield* get("/healthz?verbose=1")).status, 200)
+      // A malformed request target is answered, not thrown on.
+      const raw = yield* rawRequest("GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+      assert.match(raw, /^HTTP\/1\.1 404 /)
       assert.strictEqual((yield* get("/metrics", { method: "POST" })).status, 405)
     }).pipe(Effect.provide(env([
       MetricsHttp.check("up", Effect.succeed(true)),
