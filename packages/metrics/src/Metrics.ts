@@ -245,7 +245,11 @@ type Attrs = Record<string, string>
  * @since 0.1.0
  * @category models
  */
-export type Recorder = (metric: Metric.Metric<number, unknown>, attributes: Readonly<Record<string, string>>, value: number) => void
+export type Recorder = (
+  metric: Metric.Metric<number, unknown>,
+  attributes: Readonly<Record<string, string>>,
+  value: number
+) => void
 
 /**
  * A {@link Recorder} that updates metrics in the registry of `context` (the
@@ -256,7 +260,10 @@ export type Recorder = (metric: Metric.Metric<number, unknown>, attributes: Read
  */
 export const makeRecorder = (context: Context.Context<never>): Recorder => {
   const cache = new Map<string, Metric.Metric<number, unknown>>()
-  const withAttrs = (metric: Metric.Metric<number, unknown>, attrs: Readonly<Record<string, string>>): Metric.Metric<number, unknown> => {
+  const withAttrs = (
+    metric: Metric.Metric<number, unknown>,
+    attrs: Readonly<Record<string, string>>
+  ): Metric.Metric<number, unknown> => {
     const key = metric.id + "\u0000" + JSON.stringify(attrs)
     let found = cache.get(key)
     if (found === undefined) {
@@ -289,8 +296,6 @@ const attrs = (
 
 const withError = (a: Attrs, type: string): Attrs => ({ ...a, [Semconv.Attributes.errorType]: type })
 
-const nanosNow = Effect.map(Clock.currentTimeNanos, (n) => n)
-
 const secondsSince = (start: bigint, end: bigint): number => Number(end - start) / 1e9
 
 /**
@@ -304,9 +309,9 @@ const timed = <A, E, R>(
   counter: Metric.Metric<number, unknown> | undefined,
   attributesOf: (exit: Exit.Exit<A, E>) => Attrs
 ): Effect.Effect<A, E, R> =>
-  Effect.flatMap(nanosNow, (start) =>
+  Effect.flatMap(Clock.currentTimeNanos, (start) =>
     Effect.onExit(self, (exit) =>
-      Effect.map(nanosNow, (end) => {
+      Effect.map(Clock.currentTimeNanos, (end) => {
         const base = attributesOf(exit)
         const a = Exit.isSuccess(exit) ? base : withError(base, errorTypeOfCause(exit.cause))
         record(histogram, a, secondsSince(start, end))
@@ -322,7 +327,11 @@ interface Tracked {
   readonly predicted: Array<DeadLetterKind>
 }
 
-const deadLetterKind = (error: unknown, deliveryCount: number, maxDeliver: number | undefined): DeadLetterKind | undefined => {
+const deadLetterKind = (
+  error: unknown,
+  deliveryCount: number,
+  maxDeliver: number | undefined
+): DeadLetterKind | undefined => {
   const decision = ConsumerPolicy.decide({ error, deliveryCount, maxDeliver, nakDelay: () => 0 })
   if (decision._tag === "Nak") return undefined
   return TransportError.isRetryable(error) ? "max_deliver" : "non_retryable"
