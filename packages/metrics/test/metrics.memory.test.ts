@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Fixtures, MemoryTransport, Wait } from "@herald/testing"
-import { EventLog, Topology } from "@herald/transport"
+import { Bus, EventLog, Topology } from "@herald/transport"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -14,7 +14,7 @@ import * as Metric from "effect/Metric"
 import * as TestClock from "effect/testing/TestClock"
 import { Metrics, MetricsError, MetricsHttp } from "../src/index.ts"
 import * as Net from "node:net"
-import { checkWorkload, destinations, get, scrape, total, workload } from "./workload.ts"
+import { checkWorkload, destinations, get, scrape, select, total, workload } from "./workload.ts"
 
 /** Sends bytes as they are to the metrics server and reads the whole answer. */
 const rawRequest = (bytes: string) =>
@@ -78,6 +78,30 @@ describe("Metrics on the memory transport", () => {
       const closed = yield* scrape
       assert.strictEqual(total(closed.samples, "herald_dead_letters"), 4)
       assert.strictEqual(total(closed.samples, "messaging_client_consumed_messages", { messaging_operation_name: "consume" }), 15)
+    }).pipe(Effect.provide(env())))
+
+  it.effect("failures are counted with error.type; a failed append falls back to the destinations", () =>
+    Effect.gen(function*() {
+      const bus = yield* Bus.Bus
+      const log = yield* EventLog.EventLog
+      const noResponders = yield* Effect.flip(bus.request("rpc.7", Fixtures.envelope({ identity: 1 })))
+      assert.strictEqual(noResponders.reason._tag, "NoResponders")
+      // No stream captures these subjects.
+      yield* Effect.flip(log.append("orders.7.placed", Fixtures.envelope({ identity: 2 })))
+      yield* Effect.flip(log.append("nowhere.7", Fixtures.envelope({ identity: 3 })))
+      const { samples, text } = yield* scrape
+      const sent = select(samples, "messaging_client_sent_messages").map((s) => [
+        s.labels.messaging_operation_name,
+        s.labels.messaging_destination_name,
+        s.labels.error_type,
+        s.value
+      ])
+      assert.deepStrictEqual(sent, [
+        ["request", "rpc.*", "NoResponders", 1],
+        ["append", "orders.*.placed", "NoStreamForSubject", 1],
+        ["append", "(other)", "NoStreamForSubject", 1]
+      ])
+      assert.isFalse(text.includes("nowhere.7"))
     }).pipe(Effect.provide(env())))
 
   it.effect("/healthz, /readyz with named checks, unknown paths and methods", () =>
