@@ -558,6 +558,8 @@ export const instrumentEventLog = (
       }),
     read: log.read,
     readRaw: log.readRaw,
+    get: log.get,
+    getRaw: log.getRaw,
     info: log.info,
     lag: log.lag
   })
