@@ -36,6 +36,8 @@ export interface Sizes {
   readonly saga: number
   /** The saga runner's concurrency, and the baseline's, in the saga row. */
   readonly sagaConcurrency: number
+  /** Messages in the replay stream (the replay rows read all of it; the flow of 12 is among them). */
+  readonly replay: number
   /** Counted runs of each side (after one warm-up run each). */
   readonly runs: number
 }

@@ -29,6 +29,9 @@ export interface Row {
   readonly raw: number
   readonly unit: string
   readonly ratio: number
+  /** The lowest and highest of the runs of each side (the row is their median). */
+  readonly heraldRange: readonly [number, number]
+  readonly rawRange: readonly [number, number]
 }
 
 export interface Samples {
@@ -91,11 +94,23 @@ export const runCase = (c0: Case, runs: number) =>
 
 /** The row of a metric: the median over the runs of each side. */
 export const rowOf = (samples: Samples, metric: Metric): Row => {
-  const raw = median(samples.raw.map((s) => s[metric.key]!))
-  const herald = median(samples.herald.map((s) => s[metric.key]!))
+  const raws = samples.raw.map((s) => s[metric.key]!)
+  const heralds = samples.herald.map((s) => s[metric.key]!)
+  const raw = median(raws)
+  const herald = median(heralds)
   const ratio = metric.kind === "throughput" ? herald / raw : raw / herald
-  return { name: metric.name, herald: round(herald), raw: round(raw), unit: metric.unit, ratio: round(ratio, 3) }
+  return {
+    name: metric.name,
+    herald: round(herald),
+    raw: round(raw),
+    unit: metric.unit,
+    ratio: round(ratio, 3),
+    heraldRange: [round(Math.min(...heralds)), round(Math.max(...heralds))],
+    rawRange: [round(Math.min(...raws)), round(Math.max(...raws))]
+  }
 }
+
+const range = (r: readonly [number, number]): string => `${r[0]}–${r[1]}`
 
 const round = (x: number, digits?: number): number => {
   const d = digits ?? (Math.abs(x) >= 100 ? 0 : 3)
@@ -107,18 +122,28 @@ const pad = (s: string, n: number, right = false) => (right ? s.padStart(n) : s.
 
 /** The table printed at the end. */
 export const table = (rows: ReadonlyArray<Row>): string => {
-  const head = ["name", "herald", "raw", "unit", "ratio"]
-  const cells = rows.map((r) => [r.name, String(r.herald), String(r.raw), r.unit, r.ratio.toFixed(3)])
+  const head = ["name", "herald", "raw", "unit", "ratio", "herald min–max", "raw min–max"]
+  const cells = rows.map((r) => [
+    r.name,
+    String(r.herald),
+    String(r.raw),
+    r.unit,
+    r.ratio.toFixed(3),
+    range(r.heraldRange),
+    range(r.rawRange)
+  ])
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)))
   const line = (c: ReadonlyArray<string>) =>
-    c.map((x, i) => pad(x, widths[i]!, i === 1 || i === 2 || i === 4)).join("  ")
+    c.map((x, i) => pad(x, widths[i]!, i >= 1 && i !== 3)).join("  ")
   return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n")
 }
 
 /** A markdown version of the table, for the README. */
 export const markdown = (rows: ReadonlyArray<Row>): string =>
   [
-    "| name | herald | raw | unit | ratio |",
-    "|---|---:|---:|---|---:|",
-    ...rows.map((r) => `| ${r.name} | ${r.herald} | ${r.raw} | ${r.unit} | ${r.ratio.toFixed(3)} |`)
+    "| name | herald | raw | unit | ratio | herald min–max | raw min–max |",
+    "|---|---:|---:|---|---:|---:|---:|",
+    ...rows.map((r) =>
+      `| ${r.name} | ${r.herald} | ${r.raw} | ${r.unit} | ${r.ratio.toFixed(3)} | ${range(r.heraldRange)} | ${range(r.rawRange)} |`
+    )
   ].join("\n")

@@ -8,8 +8,8 @@
  * - `BENCH_STORAGE` `file` (default) or `memory` for the JetStream streams
  * - `BENCH_ONLY` a comma-separated list of case keys (pubsub, request,
  *   append-seq, append-pipe, consume-1, consume-16, consume-1-ackack,
- *   outbox-pg, outbox-sqlite, inbox-pg, saga-pg; saga-memory runs only when
- *   named here)
+ *   outbox-pg, outbox-sqlite, inbox-pg, saga-pg, replay-seq; saga-memory and
+ *   replay-correlation run only when named here)
  * - `BENCH_OUT` where to write the rows (default results/latest.json)
  */
 import { SqliteClient } from "@herald/sql-sqlite"
@@ -32,6 +32,7 @@ import * as Core from "./cases/core.ts"
 import * as Inbox from "./cases/inbox.ts"
 import * as JetStream from "./cases/jetstream.ts"
 import * as Outbox from "./cases/outbox.ts"
+import * as ReplayCase from "./cases/replay.ts"
 import * as SagaCase from "./cases/saga.ts"
 import type { BenchContext, Sizes } from "./context.ts"
 import { type Case, markdown, type Metric, now, type Row, rowOf, runCase, table } from "./harness.ts"
@@ -58,6 +59,7 @@ const sizes: Sizes = {
   inboxConcurrency: Number(env("BENCH_INBOX_CONCURRENCY") ?? "16"),
   saga: sized(600),
   sagaConcurrency: Number(env("BENCH_SAGA_CONCURRENCY") ?? "16"),
+  replay: sized(100_000),
   runs: Number(env("BENCH_RUNS") ?? "5")
 }
 const storage = env("BENCH_STORAGE") === "memory" ? StorageType.Memory : StorageType.File
@@ -144,6 +146,20 @@ const entries: ReadonlyArray<Entry> = [
     make: (ctx, sql) => SagaCase.sagaTransitions(ctx, "memory", sizes.sagaConcurrency, sql),
     metrics: [throughput("saga transitions (memory store) vs inbox+write (PostgreSQL)")],
     optional: true
+  },
+  {
+    key: "replay-seq",
+    make: ReplayCase.replayBySequence,
+    metrics: [throughput(`replay by sequence, ${sizes.replay} stored (raw: ordered consumer)`)]
+  },
+  {
+    key: "replay-correlation",
+    make: ReplayCase.byCorrelation,
+    metrics: [
+      { name: `byCorrelation p50, 12 of ${sizes.replay}: index (memory) vs scan`, key: "p50", unit: "ms", kind: "latency" },
+      { name: `byCorrelation p99, 12 of ${sizes.replay}: index (memory) vs scan`, key: "p99", unit: "ms", kind: "latency" }
+    ],
+    optional: true
   }
 ]
 
@@ -189,6 +205,7 @@ const program = Effect.gen(function*() {
   const notes: Array<string> = []
   let filled = false
   let sagaFilled = false
+  let replayFilled = false
   const dbs = new Map<Db, Context.Context<SqlClient.SqlClient>>()
   for (const entry of entries) {
     if (only === undefined ? entry.optional === true : !only.includes(entry.key)) continue
@@ -206,6 +223,11 @@ const program = Effect.gen(function*() {
       yield* SagaCase.fillSagaStream(ctx)
       sagaFilled = true
     }
+    if (entry.key.startsWith("replay") && !replayFilled) {
+      yield* ReplayCase.fillReplayStream(ctx)
+      replayFilled = true
+    }
+    if (entry.key === "replay-correlation") yield* ReplayCase.buildIndex(ctx)
     const samples = yield* runCase(entry.make(ctx, sql), sizes.runs)
     for (const metric of entry.metrics) {
       rows.push(rowOf(samples, metric))
