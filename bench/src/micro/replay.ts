@@ -14,6 +14,10 @@
  * in messages/s, and this process's CPU time (user + system) per message.
  *
  *   N=50000 ROUNDS=3 node --conditions=@herald/source src/micro/replay.ts
+ *
+ * `ONLY=<part of a variant's name>,...` runs only those; `PROFILE=<file>`
+ * writes a CPU profile of the rounds alone (not the fill) for
+ * `src/tools/cpuprofile.ts`.
  */
 import { IdGenerator, MessageIdentity } from "@herald/identity"
 import { Replay } from "@herald/replay"
@@ -22,6 +26,8 @@ import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
+import { writeFileSync } from "node:fs"
+import { Session } from "node:inspector/promises"
 import { body } from "../fixtures.ts"
 import { median, now } from "../harness.ts"
 import { withClients } from "./server.ts"
@@ -29,6 +35,7 @@ import { withClients } from "./server.ts"
 const N = Number(process.env["N"] ?? "50000")
 const ROUNDS = Number(process.env["ROUNDS"] ?? "3")
 const ONLY = process.env["ONLY"]?.split(",")
+const PROFILE = process.env["PROFILE"]
 const STREAM = "MICRO_REPLAY"
 const decoder = new TextDecoder()
 
@@ -120,6 +127,14 @@ await withClients(({ eventLog, nc }) =>
     ]
     const variants = all.filter(([name]) => ONLY === undefined || ONLY.some((o) => name.includes(o)))
     const results = new Map<string, Array<readonly [number, number]>>()
+    const session = PROFILE === undefined ? undefined : new Session()
+    if (session !== undefined) {
+      yield* Effect.promise(async () => {
+        session.connect()
+        await session.post("Profiler.enable")
+        await session.post("Profiler.start")
+      })
+    }
     for (let round = 0; round <= ROUNDS; round++) {
       for (const [name, run] of variants) {
         const c0 = process.cpuUsage()
@@ -135,6 +150,13 @@ await withClients(({ eventLog, nc }) =>
           results.set(name, list)
         }
       }
+    }
+    if (session !== undefined && PROFILE !== undefined) {
+      yield* Effect.promise(async () => {
+        const { profile } = await session.post("Profiler.stop")
+        writeFileSync(PROFILE, JSON.stringify(profile))
+        session.disconnect()
+      })
     }
     console.log(`${N} messages, median of ${ROUNDS} rounds (sink ${sink > 0})`)
     for (const [name, list] of results) {
