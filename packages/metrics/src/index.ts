@@ -32,3 +32,10 @@ export * as MetricsHttp from "./MetricsHttp.ts"
  * @since 0.1.0
  */
 export * as MetricsError from "./MetricsError.ts"
+
+/**
+ * The consumer lag monitor: lag gauges on a schedule, one alert when a consumer stays above its threshold, one when it clears.
+ *
+ * @since 0.1.0
+ */
+export * as LagMonitor from "./LagMonitor.ts"
