@@ -32,7 +32,7 @@
  * @since 0.1.0
  */
 import { IdGenerator } from "@herald/identity"
-import { Bus, EventLog, Message, Millis, TransportError } from "@herald/transport"
+import { Bus, EventLog, Message, Millis } from "@herald/transport"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -43,6 +43,8 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Duration from "effect/Duration"
+import * as Metrics from "./Metrics.ts"
+import * as MetricsError from "./MetricsError.ts"
 import * as Semconv from "./Semconv.ts"
 
 /**
@@ -217,7 +219,7 @@ export const isAbove = (lag: Pick<EventLog.ConsumerLag, "pending" | "ackPending"
   (threshold.ackPending !== undefined && lag.ackPending > threshold.ackPending)
 
 const invalid = (detail: string) =>
-  TransportError.make(new TransportError.InvalidConfig({ detail: `LagMonitor: ${detail}` }))
+  MetricsError.make(new MetricsError.InvalidOptions({ detail: `LagMonitor: ${detail}` }))
 
 const validCount = (u: unknown): boolean => typeof u === "number" && Number.isFinite(u) && u >= 0
 
@@ -226,7 +228,7 @@ interface Checked {
   readonly forMillis: number
 }
 
-const check = (options: Options): Result.Result<ReadonlyArray<Checked>, TransportError.TransportError> => {
+const check = (options: Options): Result.Result<ReadonlyArray<Checked>, MetricsError.MetricsError> => {
   if (!Array.isArray(options.consumers) || options.consumers.length === 0) {
     return Result.fail(invalid("consumers must list at least one consumer"))
   }
@@ -267,17 +269,11 @@ const check = (options: Options): Result.Result<ReadonlyArray<Checked>, Transpor
   return Result.succeed(out)
 }
 
-// The descriptions are those of `Metrics`, so that both set the same series.
+// The gauges of `Metrics` (one definition: both set the same series).
 const gauges = {
-  pending: Metric.gauge(Semconv.Metrics.lagPending, {
-    description: "Messages not yet delivered to the consumer."
-  }),
-  ackPending: Metric.gauge(Semconv.Metrics.lagAckPending, {
-    description: "Messages delivered to the consumer and not yet acknowledged."
-  }),
-  redelivered: Metric.gauge(Semconv.Metrics.lagRedelivered, {
-    description: "Messages being redelivered to the consumer."
-  }),
+  pending: Metrics.metrics.lagPending,
+  ackPending: Metrics.metrics.lagAckPending,
+  redelivered: Metrics.metrics.lagRedelivered,
   readFailures: Metric.counter(readFailuresMetric, {
     description: "Consumer lag reads that failed.",
     incremental: true
@@ -300,7 +296,7 @@ export const run = (
   options: Options
 ): Effect.Effect<
   LagMonitor["Service"],
-  TransportError.TransportError,
+  MetricsError.MetricsError,
   EventLog.EventLog | Bus.Bus | IdGenerator.IdGenerator | Scope.Scope
 > =>
   Effect.gen(function*() {
@@ -417,5 +413,5 @@ export const run = (
  */
 export const layer = (
   options: Options
-): Layer.Layer<LagMonitor, TransportError.TransportError, EventLog.EventLog | Bus.Bus | IdGenerator.IdGenerator> =>
+): Layer.Layer<LagMonitor, MetricsError.MetricsError, EventLog.EventLog | Bus.Bus | IdGenerator.IdGenerator> =>
   Layer.effect(LagMonitor, run(options))

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { IdGenerator } from "@herald/identity"
 import { MemoryTransport } from "@herald/testing"
-import { Bus, EventLog, Topology, TransportError } from "@herald/transport"
+import { Bus, EventLog, Topology } from "@herald/transport"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -15,7 +15,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
-import { LagMonitor, Semconv } from "../src/index.ts"
+import { LagMonitor, MetricsError, Semconv } from "../src/index.ts"
 import { envelope } from "./lagHelpers.ts"
 
 const Live = Layer.mergeAll(MemoryTransport.layer, IdGenerator.layer)
@@ -336,7 +336,7 @@ describe("LagMonitor on the memory transport", () => {
       ])
     })))
 
-  it.effect("the layer provides the state; invalid options are InvalidConfig before anything runs", () =>
+  it.effect("the layer provides the state; invalid options are InvalidOptions before anything runs", () =>
     fresh(Effect.gen(function*() {
       yield* setup
       const states = yield* Effect.andThen(settle, LagMonitor.state).pipe(
@@ -349,20 +349,20 @@ describe("LagMonitor on the memory transport", () => {
         Effect.map(Effect.flip(LagMonitor.run(options)), (e) => [e.reason._tag, e.message])
       const watch = { stream: "S", consumer: "c", threshold: { pending: 1 }, for: "1 minute" } as const
       assert.deepStrictEqual(yield* bad({ consumers: [] }), [
-        "InvalidConfig",
-        "invalid configuration: LagMonitor: consumers must list at least one consumer"
+        "InvalidOptions",
+        "invalid metrics options: LagMonitor: consumers must list at least one consumer"
       ])
       assert.deepStrictEqual((yield* bad({ consumers: [{ ...watch, threshold: {} }] }))[1],
-        "invalid configuration: LagMonitor: S/c: the threshold needs pending or ackPending")
+        "invalid metrics options: LagMonitor: S/c: the threshold needs pending or ackPending")
       assert.deepStrictEqual((yield* bad({ consumers: [{ ...watch, threshold: { pending: -1 } }] }))[1],
-        "invalid configuration: LagMonitor: S/c: threshold.pending must be a finite number >= 0")
+        "invalid metrics options: LagMonitor: S/c: threshold.pending must be a finite number >= 0")
       assert.deepStrictEqual((yield* bad({ consumers: [{ ...watch, threshold: { ackPending: Number.NaN } }] }))[1],
-        "invalid configuration: LagMonitor: S/c: threshold.ackPending must be a finite number >= 0")
+        "invalid metrics options: LagMonitor: S/c: threshold.ackPending must be a finite number >= 0")
       assert.match((yield* bad({ consumers: [{ ...watch, for: -5 }] }))[1]!, /S\/c: for must be a finite duration >= 0/)
       assert.deepStrictEqual((yield* bad({ consumers: [watch, watch] }))[1],
-        "invalid configuration: LagMonitor: S/c is listed twice")
+        "invalid metrics options: LagMonitor: S/c is listed twice")
       assert.deepStrictEqual((yield* bad({ consumers: [watch], subject: "herald.>" }))[1],
-        "invalid configuration: LagMonitor: subject \"herald.>\" is not a subject without wildcards")
-      assert.isTrue(TransportError.isTransportError(yield* Effect.flip(LagMonitor.run({ consumers: [] }))))
+        "invalid metrics options: LagMonitor: subject \"herald.>\" is not a subject without wildcards")
+      assert.isTrue(MetricsError.isMetricsError(yield* Effect.flip(LagMonitor.run({ consumers: [] }))))
     })))
 })
