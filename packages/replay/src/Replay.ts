@@ -20,6 +20,7 @@
  */
 import { CausationTree } from "@herald/identity"
 import { EventLog, Foreign, type TransportError } from "@herald/transport"
+import type * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -242,22 +243,30 @@ const build = (
         to: { sequence: bounds.to },
         filter: options?.filter
       }).pipe(
-        Stream.flatMap((message) => {
+        // Whole chunks at a time: the gaps before each message, then the
+        // message; progress moves once per chunk (per message when paced).
+        Stream.mapArray((chunk) => {
           const events: Array<Event> = []
-          if (!filtered && message.sequence > next) events.push({ _tag: "Gap", from: next, to: message.sequence - 1 })
-          events.push({ _tag: "Message", message })
-          next = message.sequence + 1
-          return Stream.fromIterable(events)
+          for (const message of chunk) {
+            if (!filtered && message.sequence > next) events.push({ _tag: "Gap", from: next, to: message.sequence - 1 })
+            events.push({ _tag: "Message", message })
+            next = message.sequence + 1
+          }
+          return events as unknown as Arr.NonEmptyReadonlyArray<Event>
         }),
         paced(options?.pace),
-        Stream.tap((event) =>
-          event._tag === "Message"
-            ? Effect.suspend(() => {
+        Stream.mapArrayEffect((chunk) => {
+          let last: number | undefined
+          for (const event of chunk) {
+            if (event._tag === "Message") {
               messages++
-              return update(purgedCount + event.message.sequence - bounds.readFrom + 1, false)
-            })
-            : Effect.void
-        )
+              last = event.message.sequence
+            }
+          }
+          return last === undefined
+            ? Effect.succeed(chunk)
+            : Effect.as(update(purgedCount + last - bounds.readFrom + 1, false), chunk)
+        })
       )
       const tail = Stream.suspend(() =>
         !filtered && next <= bounds.to
