@@ -30,6 +30,18 @@ describe("READMEs", () => {
     )
   })
 
+  it("the metrics README's example runs and scrapes exact counts", () => {
+    const output = runFirstExample("packages/metrics/README.md")
+    const labels = (op: string) =>
+      `messaging_operation_type="${op === "append" ? "send" : "process"}",messaging_operation_name="${op}",messaging_destination_name="ORDERS"`
+    expect(output).toBe(
+      `messaging_client_sent_messages{${labels("append")}} 3\n` +
+        `messaging_client_consumed_messages{${labels("consume")},messaging_consumer_group_name="billing"} 2\n` +
+        `messaging_client_consumed_messages{${labels("consume")},messaging_consumer_group_name="billing",error_type="CardDeclined"} 3\n` +
+        `herald_dead_letters{${labels("consume")},messaging_consumer_group_name="billing",herald_dead_letter_reason="max_deliver"} 1\n`
+    )
+  })
+
   it("the saga README's example runs and prints both runs", () => {
     const output = runFirstExample("packages/saga/README.md")
     expect(output).toContain("completed: OrderPlaced → CardCharged → OrderShipped\n")
