@@ -113,7 +113,7 @@ const isOptions = (u: Duration.Input | UntilOptions): u is UntilOptions =>
  * @category waiting
  */
 export const whileRunning = <A, E, R>(
-  handle: EventLog.ConsumerHandle,
+  handle: Pick<EventLog.ConsumerHandle, "await">,
   self: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
   Effect.raceFirst(

@@ -30,6 +30,7 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Bus from "./Bus.ts"
+import type * as ConsumerStateModule from "./ConsumerState.ts"
 import type * as Envelope from "./Envelope.ts"
 import type * as Foreign from "./Foreign.ts"
 import * as TransportError from "./TransportError.ts"
@@ -160,6 +161,12 @@ export interface ConsumeOptions {
    * a warning logged, and `stats.timedOut` counts it. `"none"`: no deadline.
    */
   readonly handlerDeadline?: Duration.Input | "none" | undefined
+  /**
+   * Warn when no delivery arrived for this long (default: off): a warning
+   * is logged once per idle period and the handle's state shows it
+   * (`Running` with `idleSince`). Idle is not an error: the runner goes on.
+   */
+  readonly idleWarning?: Duration.Input | undefined
 }
 
 /**
@@ -179,6 +186,15 @@ export interface ConsumerStats {
 }
 
 /**
+ * The state of a consumer runner: `Running`, `Recovering`, `Stalled` or
+ * `Failed`, with why (see `ConsumerState`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConsumerState = ConsumerStateModule.ConsumerState
+
+/**
  * A running consumer.
  *
  * @since 0.1.0
@@ -186,6 +202,10 @@ export interface ConsumerStats {
  */
 export interface ConsumerHandle {
   readonly stats: Effect.Effect<ConsumerStats>
+  /** The runner's state now: for health checks and metrics. */
+  readonly state: Effect.Effect<ConsumerState>
+  /** The state now, then each transition (a change of tag, reason or `since`, an idle period starting or ending). */
+  readonly changes: Stream.Stream<ConsumerState>
   /** Fails when the runner stops on an error it cannot recover from (a deleted stream, say); never succeeds while running. */
   readonly await: Effect.Effect<never, TransportError.TransportError>
 }

@@ -6,6 +6,7 @@
 export * as Bus from "./Bus.ts"
 export * as Codec from "./Codec.ts"
 export * as ConsumerPolicy from "./ConsumerPolicy.ts"
+export * as ConsumerState from "./ConsumerState.ts"
 export * as DeadLetter from "./DeadLetter.ts"
 export * as Envelope from "./Envelope.ts"
 export * as EventLog from "./EventLog.ts"

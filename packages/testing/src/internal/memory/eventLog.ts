@@ -8,6 +8,7 @@
 import { SubjectPattern } from "@herald/subject"
 import {
   ConsumerPolicy,
+  ConsumerState as ConsumerStates,
   type Envelope,
   type EventLog,
   Millis,
@@ -246,6 +247,17 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
           )
         )
       }
+      const idleOption = options?.idleWarning
+      const idleMs = idleOption === undefined ? undefined : Millis.orElse(idleOption, Number.NaN)
+      if (idleMs !== undefined && !(Number.isFinite(idleMs) && idleMs > 0)) {
+        return yield* Effect.fail(
+          error(
+            new TransportError.InvalidConfig({
+              detail: `idleWarning: ${Wire.oneLine(String(idleOption), 100)} is not a positive duration`
+            })
+          )
+        )
+      }
       /** The handler deadline: the option, else the consumer's ack wait; `undefined` for none. */
       const handlerDeadline = (): number | undefined =>
         deadlineMs === "none" ? undefined : deadlineMs ?? consumer.norm.ackWaitMillis
@@ -261,6 +273,13 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
         stats[counter]++
       }
       const failure = Deferred.makeUnsafe<never, TransportError.TransportError>()
+      const label = `memory transport: consumer ${consumer.stream.name}/${consumer.name}`
+      const tracker = yield* ConsumerStates.makeTracker({
+        label,
+        clock: server.clock,
+        inFlight: () => stats.inFlight,
+        idleWarningMillis: idleMs
+      })
       const stop = Deferred.makeUnsafe<void>()
       let stopping = false
       if (override !== undefined) consumer.deadLetterOverride = override
@@ -306,6 +325,13 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
             fiber.interruptUnsafe()
             stats.timedOut++
             const sequence = taken.entry.sequence
+            // A handler that has not stopped by the next turn (it ignores or delays interruption) stalls the runner until it stops.
+            yield* Effect.yieldNow
+            if (fiber.pollUnsafe() === undefined) {
+              fiber.addObserver(
+                tracker.overdue(`handler of stream sequence ${sequence} past its deadline of ${deadline} ms has not stopped`)
+              )
+            }
             yield* Effect.logWarning(
               `memory transport: consumer ${consumer.stream.name}/${consumer.name}: handler of stream sequence ${sequence} (delivery ${taken.token.deliveryCount}) still running after ${
                 server.now() - startedAt
@@ -344,6 +370,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
             }
             yield* server.flushLogs
             const taken = result.success.taken[0]
+            if (taken !== undefined) tracker.received()
             if (taken === undefined) {
               yield* restore(Effect.raceFirst(Deferred.await(wake), Deferred.await(stop)))
             } else if (Result.isFailure(taken.decoded)) {
@@ -363,13 +390,21 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
         discard: true
       }).pipe(
         Effect.catchCause((cause) =>
-          Effect.sync(() => {
-            if (!Cause.hasInterruptsOnly(cause)) Deferred.doneUnsafe(failure, Effect.failCause(cause))
+          Effect.suspend(() => {
+            if (Cause.hasInterruptsOnly(cause)) return Effect.void
+            const found = Cause.findError(cause)
+            const stopped = Result.isSuccess(found)
+              ? found.success
+              : error(new TransportError.Unknown({ detail: `${label}: ${Cause.pretty(cause)}` }))
+            tracker.failed(stopped)
+            Deferred.doneUnsafe(failure, Effect.fail(stopped))
+            return Effect.logError(`${label}: stopped: ${stopped.message}`)
           })
         )
       )
 
       const fiber = yield* Effect.forkScoped(runner)
+      yield* Effect.forkScoped(tracker.watchIdle)
       yield* Effect.addFinalizer(() =>
         Effect.suspend(() => {
           stopping = true
@@ -388,6 +423,8 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
 
       const handle_: EventLog.ConsumerHandle = {
         stats: Effect.sync(() => ({ ...stats })),
+        state: tracker.state,
+        changes: tracker.changes,
         await: Deferred.await(failure)
       }
       return handle_

@@ -46,9 +46,10 @@
  * @since 0.1.0
  * @internal
  */
-import { type EventLog, Millis, TransportError, Wire } from "@herald/transport"
+import { ConsumerState, type EventLog, Millis, TransportError, Wire } from "@herald/transport"
 import { createInbox } from "@nats-io/nats-core"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -91,6 +92,23 @@ const deadlineOf = (
     )
 }
 
+/** The `idleWarning` option: `undefined` for off, or milliseconds (a typed error when not a positive duration). */
+const idleWarningOf = (
+  input: EventLog.ConsumeOptions["idleWarning"]
+): Result.Result<number | undefined, TransportError.TransportError> => {
+  if (input === undefined) return Result.succeed(undefined)
+  const ms = Millis.decode(input, { min: 1 })
+  return Result.isSuccess(ms)
+    ? Result.succeed(ms.success)
+    : Result.fail(
+      TransportError.make(
+        new TransportError.InvalidConfig({
+          detail: `idleWarning: ${Wire.oneLine(String(input), 100)} is not a positive duration`
+        })
+      )
+    )
+}
+
 /**
  * Runs a handler over a durable consumer until the scope closes.
  *
@@ -112,12 +130,22 @@ export const make = (env: Env) =>
     }
     const handlerDeadline = deadlineOf(options?.handlerDeadline)
     if (Result.isFailure(handlerDeadline)) return yield* Effect.fail(handlerDeadline.failure)
+    const idleWarning = idleWarningOf(options?.idleWarning)
+    if (Result.isFailure(idleWarning)) return yield* Effect.fail(idleWarning.failure)
     const key = keyOf(stream, consumer)
     const client = env.connection.client
     const settings = settingsOf(stream, consumer, yield* consumerInfo(env, stream, consumer))
     const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
     const shutdownMillis = Millis.orElse(options?.shutdownTimeout, defaultShutdownMillis)
     const prefix = createInbox()
+    // (The runner is made with its tracker: until then nothing is in flight.)
+    let made: Runner | undefined = undefined
+    const tracker = yield* ConsumerState.makeTracker({
+      label: `NatsEventLog consumer ${stream}/${consumer}`,
+      clock: yield* Clock.Clock,
+      inFlight: () => made?.stats.inFlight ?? 0,
+      idleWarningMillis: idleWarning.success
+    })
     const runner = new Runner(
       {
         env,
@@ -132,8 +160,10 @@ export const make = (env: Env) =>
       },
       settings,
       yield* Queue.unbounded<PumpEvent>(),
-      yield* Queue.unbounded<Delivery.Received, Cause.Done>()
+      yield* Queue.unbounded<Delivery.Received, Cause.Done>(),
+      tracker
     )
+    made = runner
     const workers = Math.max(1, Math.min(concurrency, runner.limit))
 
     if (override !== undefined) {
@@ -174,6 +204,7 @@ export const make = (env: Env) =>
         }))
     )
     const workersFiber = yield* Effect.forkScoped(Workers.run(runner, acks, handler, workers))
+    yield* Effect.forkScoped(tracker.watchIdle)
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
@@ -206,6 +237,8 @@ export const make = (env: Env) =>
 
     const handle: EventLog.ConsumerHandle = {
       stats: Effect.sync(() => ({ ...runner.stats })),
+      state: tracker.state,
+      changes: tracker.changes,
       await: Deferred.await(runner.failure)
     }
     return handle

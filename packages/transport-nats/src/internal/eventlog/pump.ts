@@ -120,6 +120,7 @@ export const run = (runner: Runner): Effect.Effect<void> =>
           state.missingSince = undefined
           state.attempt = 0
           state.lastSeen = yield* Clock.currentTimeMillis
+          runner.tracker.recovered()
           return false
         }
         const error = result.failure
@@ -137,13 +138,20 @@ export const run = (runner: Runner): Effect.Effect<void> =>
             )
           }
           state.health = "missing"
+          runner.tracker.recovering(
+            tag,
+            `${error.message}; looked up again until ${tuning.missingGraceMillis} ms have passed`
+          )
           if (now - since >= tuning.missingGraceMillis) {
             yield* runner.fail(error)
             return true
           }
-        } else if (state.health === "ok") {
-          state.health = "unavailable"
-          yield* Effect.logWarning(`${label}: cannot check the consumer (${reason}): ${error.message}; retrying`)
+        } else {
+          runner.tracker.recovering("Unavailable", `cannot look the consumer up: ${error.message}`)
+          if (state.health === "ok") {
+            state.health = "unavailable"
+            yield* Effect.logWarning(`${label}: cannot check the consumer (${reason}): ${error.message}; retrying`)
+          }
         }
         state.nextCheckAt = now + backoffMillis(state.attempt++)
         return false
@@ -180,11 +188,13 @@ export const run = (runner: Runner): Effect.Effect<void> =>
             ended(msg)
             if (/consumer deleted/i.test(status.description)) {
               state.checkReason = "the server reported the consumer deleted"
+              runner.tracker.recovering("ConsumerDeleted", "the server ended a pull request: consumer deleted")
             }
             return Effect.logDebug(`${label}: pull request ended: ${status.code} ${status.description}`)
           case StatusCodes.noResponders:
             ended(msg)
             state.checkReason = "no responders for the pull request"
+            runner.tracker.recovering("NoResponders", "no responders for the pull request")
             return Effect.void
           case StatusCodes.badRequest:
             // Only the server's answer to this runner's open request says the request was refused.
@@ -208,7 +218,10 @@ export const run = (runner: Runner): Effect.Effect<void> =>
         case "Connection":
           runner.request = undefined
           state.connected = e.up
-          if (e.up) state.checkReason = "reconnected"
+          if (e.up) {
+            state.checkReason = "reconnected"
+            runner.tracker.recovering("Reconnected", "the connection is back; looking the consumer up")
+          } else runner.tracker.recovering("Disconnected", "the connection is lost; waiting for it to come back")
           return Effect.as(Effect.logInfo(`${label}: connection ${e.up ? "back" : "lost"}`), true)
         case "SubscriptionError":
           return Effect.as(
@@ -227,6 +240,7 @@ export const run = (runner: Runner): Effect.Effect<void> =>
       if (runner.stopping || !state.connected || state.health !== "ok" || open === undefined) return Effect.void
       if (now - state.lastSeen > missedAfter && state.checkReason === undefined) {
         state.checkReason = "heartbeats missed"
+        runner.tracker.recovering("HeartbeatsMissed", `no delivery nor heartbeat for ${now - state.lastSeen} ms; looking the consumer up`)
         return Effect.logWarning(
           `${label}: no delivery nor heartbeat for ${now - state.lastSeen} ms; checking the consumer`
         )

@@ -8,7 +8,7 @@
  * @since 0.1.0
  * @internal
  */
-import type { EventLog, Foreign, TransportError } from "@herald/transport"
+import type { ConsumerState, EventLog, Foreign, TransportError } from "@herald/transport"
 import type { Msg } from "@nats-io/nats-core"
 import type * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
@@ -103,13 +103,18 @@ export class Runner {
   /** Deliveries for the workers. */
   readonly work: Queue.Queue<Delivery.Received, Cause.Done>
 
+  /** The runner's state, as the handle shows it. */
+  readonly tracker: ConsumerState.Tracker
+
   constructor(
     config: Config,
     settings: ConsumerSettings,
     events: Queue.Queue<PumpEvent>,
-    work: Queue.Queue<Delivery.Received, Cause.Done>
+    work: Queue.Queue<Delivery.Received, Cause.Done>,
+    tracker: ConsumerState.Tracker
   ) {
     this.config = config
+    this.tracker = tracker
     this.events = events
     this.work = work
     this.label = `NatsEventLog consumer ${config.stream}/${config.consumer}`
@@ -183,6 +188,7 @@ export class Runner {
     this.seen++
     const received = Delivery.receive(msg)
     if (received === undefined) return
+    this.tracker.received()
     this.held++
     Queue.offerUnsafe(this.work, received)
     this.countDelivered()
@@ -218,6 +224,7 @@ export class Runner {
   fail(error: TransportError.TransportError): Effect.Effect<void> {
     return Effect.gen({ self: this }, function*() {
       yield* Effect.logError(`${this.label}: stopped: ${error.message}`)
+      this.tracker.failed(error)
       yield* Deferred.fail(this.failure, error)
       // Deliveries still arriving go to the pump, which gives them back.
       this.stopping = true

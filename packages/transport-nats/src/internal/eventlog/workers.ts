@@ -8,7 +8,8 @@
  *   term).
  * - A handler still running at the handler deadline is interrupted (without
  *   waiting for it to stop), a warning logged, `stats.timedOut` counted, and
- *   its delivery settled as a retryable failure (a `Timeout`).
+ *   its delivery settled as a retryable failure (a `Timeout`). Until such a
+ *   handler has stopped, the runner's state is `Stalled`.
  * - At shutdown, a handler still running is interrupted and its delivery
  *   nak'd.
  *
@@ -93,6 +94,21 @@ export const run = <E, R>(
     return Effect.catch(settleFailure(handle, Settlement.failureOf(exit.cause)), logSettleError("settlement", sequence))
   }
 
+  /**
+   * A handler interrupted at its deadline that has not stopped by the next
+   * turn (it ignores or delays interruption) stalls the runner until it
+   * stops.
+   */
+  const overdueUntilStopped = (fiber: Fiber.Fiber<void, E>, detail: string) =>
+    Effect.andThen(
+      Effect.yieldNow,
+      Effect.sync(() => {
+        if (fiber.pollUnsafe() !== undefined) return
+        const release = runner.tracker.overdue(detail)
+        fiber.addObserver(release)
+      })
+    )
+
   /** The handler ran past its deadline: interrupted (not awaited), settled as a retryable `Timeout`. */
   const timedOut = (handle: Delivery.Handle, fiber: Fiber.Fiber<void, E>, startedAt: number, deadline: number) =>
     Effect.gen(function*() {
@@ -100,6 +116,7 @@ export const run = <E, R>(
       stats.timedOut++
       const elapsed = (yield* Clock.currentTimeMillis) - startedAt
       const sequence = handle.delivery.streamSequence
+      yield* overdueUntilStopped(fiber, `handler of stream sequence ${sequence} past its deadline of ${deadline} ms has not stopped`)
       yield* Effect.logWarning(
         `${label}: handler of stream sequence ${sequence} (delivery ${handle.delivery.deliveryCount}) still running after ${elapsed} ms (deadline ${deadline} ms); interrupted`
       )
