@@ -44,6 +44,7 @@ import * as ConsumeTests from "./internal/conformance/consume.ts"
 import * as ConsumerTests from "./internal/conformance/consumers.ts"
 import type { SuiteContext, TestBody, TestOptions } from "./internal/conformance/context.ts"
 import * as EventLogTests from "./internal/conformance/eventlog.ts"
+import * as StateTests from "./internal/conformance/state.ts"
 import { makeKit } from "./internal/conformance/kit.ts"
 import * as MaintenanceTests from "./internal/conformance/maintenance.ts"
 import * as TopologyTests from "./internal/conformance/topology.ts"
@@ -185,6 +186,7 @@ const registerAll = (context: SuiteContext): void => {
   describe("EventLog: streams", () => EventLogTests.register(context))
   describe("EventLog: pull consumers", () => ConsumerTests.register(context))
   describe("EventLog: consume", () => ConsumeTests.register(context))
+  describe("EventLog: consumer state", () => StateTests.register(context))
   describe("Bus", () => BusTests.register(context))
   describe("Topology", () => TopologyTests.register(context))
   describe("Topology: purge", () => MaintenanceTests.registerPurge(context))
