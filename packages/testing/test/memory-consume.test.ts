@@ -5,6 +5,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as MemoryTransport from "../src/MemoryTransport.ts"
@@ -237,5 +239,52 @@ describe("MemoryTransport consume", () => {
           ? secondExit.cause.reasons[0].error.reason
           : undefined
       ).toMatchObject({ _tag: "StreamNotFound", stream: "ORDERS" })
+    })))
+
+  it.effect("idleWarning under TestClock: one warning per idle period, shown as idleSince until the next delivery", () => {
+    const warnings: Array<string> = []
+    const collector = Logger.make((options) => {
+      if (options.logLevel === "Warn") warnings.push(String(options.message))
+    })
+    return run(Effect.gen(function*() {
+      const log = yield* setup(0)
+      const start = yield* Clock.currentTimeMillis
+      let handled = 0
+      const handle = yield* log.consume("ORDERS", "c", () => Effect.sync(() => void handled++), { idleWarning: "10 seconds" })
+      yield* TestClock.adjust("9999 millis")
+      expect(yield* handle.state).toEqual({ _tag: "Running", lastMessageAt: undefined, inFlight: 0, idleSince: undefined })
+      expect(warnings).toEqual([])
+      yield* TestClock.adjust("1 millis")
+      expect(yield* handle.state).toEqual({ _tag: "Running", lastMessageAt: undefined, inFlight: 0, idleSince: start })
+      // Once per idle period, however long it lasts.
+      yield* TestClock.adjust("95 seconds")
+      expect(warnings).toEqual([
+        "memory transport: consumer ORDERS/c: no message for 10000 ms (idle warning after 10000 ms)"
+      ])
+      yield* log.append("orders.x", envelope(1))
+      yield* settle(() => handled === 1)
+      const received = start + 105_000
+      expect((yield* handle.stats).acked).toBe(1)
+      expect(yield* handle.state).toEqual({ _tag: "Running", lastMessageAt: received, inFlight: 0, idleSince: undefined })
+      yield* TestClock.adjust("9999 millis")
+      expect(warnings.length).toBe(1)
+      yield* TestClock.adjust("1 millis")
+      expect(yield* handle.state).toEqual({ _tag: "Running", lastMessageAt: received, inFlight: 0, idleSince: received })
+      expect(warnings.length).toBe(2)
+      expect((yield* handle.stats).acked).toBe(1)
+    })).pipe(Effect.provideService(References.CurrentLoggers, new Set([collector])))
+  })
+
+  it.effect("a runner whose stream is deleted ends Failed with the very error await fails with", () =>
+    run(Effect.gen(function*() {
+      const log = yield* setup(0)
+      const topology = yield* Topology.Topology
+      const handle = yield* log.consume("ORDERS", "c", () => Effect.void)
+      yield* topology.deleteStream("ORDERS")
+      const error = yield* Effect.flip(handle.await)
+      const state = yield* handle.state
+      expect(state._tag).toBe("Failed")
+      expect(state._tag === "Failed" ? state.error : undefined).toBe(error)
+      expect(error.reason._tag).toBe("StreamNotFound")
     })))
 })
