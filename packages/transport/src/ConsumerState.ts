@@ -29,8 +29,10 @@
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
+import type * as Take from "effect/Take"
 import type * as TransportError from "./TransportError.ts"
 
 /**
@@ -162,7 +164,8 @@ export interface Tracker {
   /**
    * The state now, then each transition: a change of tag, of reason, of
    * `since`, of the overdue count, or the start or end of an idle period.
-   * `inFlight` and `lastMessageAt` are as of the transition.
+   * `inFlight` and `lastMessageAt` are as of the transition. It ends after
+   * `Failed`, and when the runner is closed.
    */
   readonly changes: Stream.Stream<ConsumerState>
   /** A delivery arrived: ends an idle period. */
@@ -178,6 +181,8 @@ export interface Tracker {
   readonly overdue: (detail: string) => () => void
   /** The runner stopped with `error`: final. */
   readonly failed: (error: TransportError.TransportError) => void
+  /** The runner is closed (its scope closes): `changes` ends; `state` stays readable. */
+  readonly close: () => void
   /**
    * Watches for idle periods (with `idleWarningMillis`): logs a warning once
    * per idle period and shows it as `idleSince`. Runs until interrupted or
@@ -222,7 +227,7 @@ interface Overdue {
  * @category runners
  */
 export const makeTracker = (options: TrackerOptions): Effect.Effect<Tracker> =>
-  Effect.map(PubSub.unbounded<ConsumerState>({ replay: 1 }), (pubsub) => {
+  Effect.map(PubSub.unbounded<Take.Take<ConsumerState>>({ replay: 1 }), (pubsub) => {
     const { clock, inFlight, idleWarningMillis, label } = options
     const now = () => clock.currentTimeMillisUnsafe()
     const startedAt = now()
@@ -275,15 +280,23 @@ export const makeTracker = (options: TrackerOptions): Effect.Effect<Tracker> =>
       }
     }
 
-    const first = current()
-    let publishedKey = keyOf(first)
-    PubSub.publishUnsafe(pubsub, first)
+    let last = current()
+    let publishedKey = keyOf(last)
+    let closed = false
+    PubSub.publishUnsafe(pubsub, [last])
     const publish = () => {
+      if (closed) return
       const next = current()
       const key = keyOf(next)
       if (key === publishedKey) return
       publishedKey = key
-      PubSub.publishUnsafe(pubsub, next)
+      last = next
+      PubSub.publishUnsafe(pubsub, [next])
+    }
+    const close = () => {
+      if (closed) return
+      closed = true
+      PubSub.publishUnsafe(pubsub, Exit.void)
     }
 
     const received = () => {
@@ -319,6 +332,7 @@ export const makeTracker = (options: TrackerOptions): Effect.Effect<Tracker> =>
       if (failure !== undefined) return
       failure = { _tag: "Failed", error, since: now() }
       publish()
+      close()
     }
 
     const watchIdle: Effect.Effect<void> = idleWarningMillis === undefined
@@ -343,12 +357,14 @@ export const makeTracker = (options: TrackerOptions): Effect.Effect<Tracker> =>
 
     const tracker: Tracker = {
       state: Effect.sync(current),
-      changes: Stream.fromPubSub(pubsub),
+      // (Once closed, the end replaces the last state in the replay: a late subscriber gets the last state.)
+      changes: Stream.suspend(() => closed ? Stream.make(last) : Stream.fromPubSubTake(pubsub)),
       received,
       recovering,
       recovered,
       overdue: markOverdue,
       failed,
+      close,
       watchIdle
     }
     return tracker

@@ -204,7 +204,11 @@ export interface ConsumerHandle {
   readonly stats: Effect.Effect<ConsumerStats>
   /** The runner's state now: for health checks and metrics. */
   readonly state: Effect.Effect<ConsumerState>
-  /** The state now, then each transition (a change of tag, reason or `since`, an idle period starting or ending). */
+  /**
+   * The state now, then each transition (a change of tag, reason or
+   * `since`, an idle period starting or ending); it ends after `Failed` and
+   * when the consumer's scope closes.
+   */
   readonly changes: Stream.Stream<ConsumerState>
   /** Fails when the runner stops on an error it cannot recover from (a deleted stream, say); never succeeds while running. */
   readonly await: Effect.Effect<never, TransportError.TransportError>

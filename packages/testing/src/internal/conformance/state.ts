@@ -8,6 +8,9 @@ import { type ConsumerState, EventLog, Topology, TransportError } from "@herald/
 import { assert } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { SuiteContext } from "./context.ts"
 import { ensure } from "./helpers.ts"
@@ -149,6 +152,7 @@ export const register = ({ test }: SuiteContext): void => {
       yield* kit.eventually(Effect.sync(() => handled.length), (k) => k === 1, { what: "message 1 handled" })
       const topology = yield* Topology.Topology
       yield* topology.deleteStream(s)
+      const ended = yield* Effect.forkChild(Stream.runCollect(handle.changes))
       const error = yield* kit.drive(Effect.flip(handle.await), { what: "the runner stopping", limit: "30 seconds" })
       assert.isTrue(TransportError.isTransportError(error))
       const state = yield* handle.state
@@ -164,6 +168,35 @@ export const register = ({ test }: SuiteContext): void => {
         changes.slice(1, -1).filter((st) => st._tag !== "Recovering").map((st) => st._tag),
         []
       )
+      // `changes` ends after Failed; a late subscriber gets the final state.
+      const collected = yield* kit.drive(Fiber.join(ended), { what: "changes ending" })
+      assert.strictEqual(collected[collected.length - 1], state)
+      assert.deepStrictEqual(yield* Stream.runCollect(handle.changes), [state])
+    }))
+
+  test("changes: the state now, then each transition; it ends when the consume scope closes", (kit) =>
+    Effect.gen(function*() {
+      const { s, c, log, append } = yield* setup(kit)
+      const scope = yield* Scope.make()
+      const handle = yield* Scope.provide(scope)(log.consume(s, c, () => Effect.void, { idleWarning: "1 second" }))
+      const collecting = yield* Effect.forkChild(Stream.runCollect(handle.changes))
+      yield* Effect.yieldNow
+      yield* kit.eventually(handle.state, (st) => st._tag === "Running" && st.idleSince !== undefined, {
+        what: "idle",
+        within: "5 seconds"
+      })
+      yield* append(1)
+      yield* kit.eventually(handle.stats, (st) => st.acked === 1, { what: "the ack" })
+      yield* kit.drive(Scope.close(scope, Exit.void), { what: "closing the consumer" })
+      const collected = yield* kit.drive(Fiber.join(collecting), { what: "changes ending" })
+      assert.deepStrictEqual(
+        collected.map((st) => st._tag === "Running" ? (st.idleSince === undefined ? "busy" : "idle") : st._tag),
+        ["busy", "idle", "busy"]
+      )
+      // After the close: the last state, then the end.
+      const late = yield* Stream.runCollect(handle.changes)
+      assert.strictEqual(late.length, 1)
+      assert.strictEqual(late[0]?._tag, "Running")
     }))
 
   test("idleWarning: no delivery for that long shows as idleSince on Running, until the next delivery", (kit) =>

@@ -280,6 +280,8 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
         inFlight: () => stats.inFlight,
         idleWarningMillis: idleMs
       })
+      // (Added first, run last: `changes` ends once the runner has shut down.)
+      yield* Effect.addFinalizer(() => Effect.sync(tracker.close))
       const stop = Deferred.makeUnsafe<void>()
       let stopping = false
       if (override !== undefined) consumer.deadLetterOverride = override

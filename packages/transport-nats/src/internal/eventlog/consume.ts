@@ -164,6 +164,8 @@ export const make = (env: Env) =>
       tracker
     )
     made = runner
+    // (Added first, run last: `changes` ends once the runner has shut down.)
+    yield* Effect.addFinalizer(() => Effect.sync(tracker.close))
     const workers = Math.max(1, Math.min(concurrency, runner.limit))
 
     if (override !== undefined) {
