@@ -183,7 +183,7 @@ export const correlationSuite = <S>(name: string, harness: Harness<S>) =>
     ) =>
       Effect.scoped(Effect.gen(function*() {
         const handle = yield* CorrelationIndex.run(options)
-        return yield* Wait.whileRunning({ stats: Effect.map(handle.stats, (s) => s.consumer), await: handle.await }, Wait.until(handle.stats, done, what, { bound: "60 seconds", interval: "20 millis" }))
+        return yield* Wait.whileRunning(handle, Wait.until(handle.stats, done, what, { bound: "60 seconds", interval: "20 millis" }))
       }))
 
     const noise = 10_000

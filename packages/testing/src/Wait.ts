@@ -107,7 +107,8 @@ const isOptions = (u: Duration.Input | UntilOptions): u is UntilOptions =>
 
 /**
  * Runs `self` unless the consumer runner stops first, which dies with the
- * runner's error.
+ * runner's error. Any handle with an `await` does (a consumer's, a
+ * runner's built on one).
  *
  * @since 0.1.0
  * @category waiting
