@@ -34,7 +34,10 @@
  * never recreates topology (the `Topology` layer owns it). When it stays
  * missing, `await` fails with `ConsumerNotFound` or `StreamNotFound`. While
  * the server cannot be reached the runner waits for the connection. Each
- * change of state is logged.
+ * change of state is logged, and shown by the handle's `state` and
+ * `changes` (`ConsumerState`: the pump reports `Recovering` and its reason,
+ * the workers a handler past its deadline that has not stopped, `fail`
+ * the end; `idleWarning` watches for periods without a delivery).
  *
  * Shutdown (the scope closes): the inbox is drained (no new deliveries),
  * deliveries not yet handed to a handler are nak'd at once, handlers in
