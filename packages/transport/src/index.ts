@@ -29,3 +29,12 @@ export * as TransportError from "./TransportError.ts"
 export * as Wire from "./Wire.ts"
 export * as Handler from "./Handler.ts"
 export * as Middleware from "./Middleware.ts"
+
+/**
+ * W3C trace context (`traceparent`, `tracestate`) in envelope headers: the
+ * current span's context to send (`headers`, `inject`) and the parent span a
+ * received message names (`parentOf`).
+ *
+ * @since 0.1.0
+ */
+export * as TraceContext from "./TraceContext.ts"
