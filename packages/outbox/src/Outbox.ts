@@ -26,10 +26,17 @@
  * Messages without a key are published as fast as possible, in no
  * particular order.
  *
+ * Tracing: the W3C trace context of the current span (`traceparent`,
+ * `tracestate`; see `TraceContext` in `@herald/transport`) is stored with
+ * each message that does not carry a `traceparent` of its own, so the
+ * relay's append continues the trace of the transaction that wrote it: the
+ * consumer's span is a child of the `Outbox.publish` span, inside the
+ * transaction's span, however long the message waited.
+ *
  * @since 0.1.0
  */
 import { Subject } from "@herald/subject"
-import { Envelope, Wire } from "@herald/transport"
+import { Envelope, TraceContext, Wire } from "@herald/transport"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -110,7 +117,8 @@ const encode = (
   envelope: unknown,
   options: unknown,
   createdAt: number,
-  at: string
+  at: string,
+  trace: Readonly<Record<string, string>>
 ): Result.Result<OutboxStore.NewMessage, OutboxError.OutboxError> => {
   if (typeof subject !== "string") return invalidInput(`${at}subject`, `must be a string, got ${typeOf(subject)}`)
   const valid = Subject.make(subject)
@@ -155,7 +163,7 @@ const encode = (
       )
     }
   }
-  const raw = Wire.encode(checked.success)
+  const raw = Wire.encode(TraceContext.withContext(checked.success, trace))
   if (Result.isFailure(raw)) {
     return Result.fail(
       OutboxError.make(new OutboxError.EncodeError({ detail: raw.failure.message, cause: raw.failure }))
@@ -189,7 +197,8 @@ export const make: Effect.Effect<Outbox["Service"], never, OutboxStore.OutboxSto
     publish: Effect.fn("Outbox.publish")(
       function*(subject: string, envelope: Envelope.Envelope, options?: PublishOptions) {
         const now = yield* Clock.currentTimeMillis
-        const message = yield* Effect.fromResult(encode(subject, envelope, options, now, ""))
+        const trace = yield* TraceContext.headers
+        const message = yield* Effect.fromResult(encode(subject, envelope, options, now, "", trace))
         yield* store.insert([message])
       }
     ),
@@ -199,6 +208,7 @@ export const make: Effect.Effect<Outbox["Service"], never, OutboxStore.OutboxSto
       }
       if (messages.length === 0) return
       const now = yield* Clock.currentTimeMillis
+      const trace = yield* TraceContext.headers
       const encoded: Array<OutboxStore.NewMessage> = []
       for (let i = 0; i < messages.length; i++) {
         const m: unknown = messages[i]
@@ -206,7 +216,7 @@ export const make: Effect.Effect<Outbox["Service"], never, OutboxStore.OutboxSto
           return yield* Effect.fromResult(invalidInput(`messages[${i}]`, `must be an object, got ${typeOf(m)}`))
         }
         const p = m as Partial<Publication>
-        encoded.push(yield* Effect.fromResult(encode(p.subject, p.envelope, m, now, `messages[${i}].`)))
+        encoded.push(yield* Effect.fromResult(encode(p.subject, p.envelope, m, now, `messages[${i}].`, trace)))
       }
       yield* store.insert(encoded)
     }),

@@ -14,7 +14,10 @@
  *    the state encoded, each outgoing message built as an envelope derived
  *    from the trigger (same correlation id, causation = the trigger's message
  *    id) with a message id derived from (saga, instance, trigger, position),
- *    each timeout as a message with such an id (its token).
+ *    each timeout as a message with such an id (its token). Outgoing
+ *    messages carry the trace context of the current span (the span that
+ *    processes the trigger; see `TraceContext`), unless the transition set
+ *    a `traceparent` itself.
  * 4. The store commits it if the instance's version did not move meanwhile.
  *    If it moved (another message of the same instance committed first), the
  *    engine loads the instance again and applies the message to the newer
@@ -34,7 +37,7 @@
  */
 import { MessageIdentity } from "@herald/identity"
 import { Subject } from "@herald/subject"
-import { type Envelope, type Message, TransportError, Wire } from "@herald/transport"
+import { type Envelope, type Message, TraceContext, TransportError, Wire } from "@herald/transport"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -145,6 +148,9 @@ const buildOutgoing = <S, E, R>(
       out.push({ subject: saga.timeoutSubject, envelope: trigger.envelope })
     }
     const items = [...transition.send, ...transition.publish]
+    // The current span's context (the span that processes the trigger): the
+    // messages the transition sends continue the trigger's trace.
+    const trace = items.length === 0 ? {} : yield* TraceContext.headers
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!
       if (!Subject.isSubject(item.subject)) {
@@ -158,7 +164,9 @@ const buildOutgoing = <S, E, R>(
           deterministicId(saga.name, id, trigger.source.messageId, "out", i)
         ),
         occurredAt: now,
-        headers: item.headers
+        headers: item.headers === undefined || !TraceContext.hasTraceparent(item.headers)
+          ? { ...trace, ...item.headers }
+          : item.headers
       }, item.definition.type)
       out.push({ subject: item.subject, envelope })
     }
