@@ -39,3 +39,11 @@ export * as MetricsError from "./MetricsError.ts"
  * @since 0.1.0
  */
 export * as LagMonitor from "./LagMonitor.ts"
+
+/**
+ * Traces across every hop: producer and consumer spans around `Bus` and
+ * `EventLog`, joined by the W3C `traceparent` in the headers.
+ *
+ * @since 0.1.0
+ */
+export * as Tracing from "./Tracing.ts"
