@@ -53,7 +53,7 @@ describe("TraceContext", () => {
   it.effect("tracestate received with a traceparent is sent on by the spans below", () =>
     Effect.gen(function*() {
       const parent = Option.getOrThrow(TraceContext.parentOf({ Traceparent: traceparent, tracestate: "vendor=1" }))
-      assert.strictEqual(Context.get(parent.annotations, TraceContext.TraceState), "vendor=1")
+      assert.deepStrictEqual(Context.getOption(parent.annotations, TraceContext.TraceState), Option.some("vendor=1"))
       const headers = yield* TraceContext.headers.pipe(
         Effect.withSpan("child"),
         Effect.withSpan("consumer", { parent })
