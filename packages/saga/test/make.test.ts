@@ -4,7 +4,7 @@
  */
 import { IdGenerator } from "@herald/identity"
 import { MemoryTransport, Wait } from "@herald/testing"
-import { DeadLetter, EventLog, Message, Topology } from "@herald/transport"
+import { DeadLetter, EventLog, Message, Topology, TraceContext } from "@herald/transport"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -117,6 +117,24 @@ describe("Saga.make (memory)", () => {
         return history[1]!.outgoing[0]!.messageId
       }).pipe(Effect.provide(SagaMemory.layer))
       assert.strictEqual(again, notify!.envelope.identity.messageId)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("outgoing messages carry the trace context of the span that handles the trigger", () =>
+    Effect.gen(function*() {
+      yield* topology
+      const log = yield* EventLog.EventLog
+      const opened = yield* Opened.root({ account: "a-9" })
+      yield* SagaEngine.handle(ledger, opened, { subject: "ledger.evt.opened" })
+      const credit = yield* Credited.root({ account: "a-9", amount: 5 })
+      const span = yield* Effect.currentSpan.pipe(
+        Effect.tap(() => SagaEngine.handle(ledger, credit, { subject: "ledger.evt.credited" })),
+        Effect.withSpan("process credit")
+      )
+      const [notify] = Array.from(yield* Stream.runCollect(log.read("LEDGER")))
+      assert.strictEqual(notify!.envelope.type, Notify.type)
+      const parent = Option.getOrThrow(TraceContext.parentOf(notify!.envelope.headers))
+      assert.strictEqual(parent.traceId, span.traceId)
+      assert.strictEqual(parent.spanId, span.spanId)
     }).pipe(Effect.provide(Live)))
 
   it.effect("a timeout cancelled after it was found due is stale: ignored and counted", () =>
