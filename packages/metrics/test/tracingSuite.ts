@@ -165,6 +165,35 @@ export const suite = (it: It, unique: () => Names) => {
     }).pipe(Effect.provide(Tracing.layer()), Effect.scoped, Effect.withTracer(ex.tracer))
   })
 
+  it.effect("append → pull: a receive span linked to the producer's, and process under Tracing.process", () => {
+    const ex = exporter()
+    const { prefix, stream } = unique()
+    return Effect.gen(function*() {
+      const topology = yield* Topology.Topology
+      yield* topology.ensureStream({ name: stream, subjects: [`${prefix}.>`] })
+      yield* topology.ensureConsumer({ stream, name: "puller" })
+      const log = yield* EventLog.EventLog
+      yield* log.append(`${prefix}.orders.o-1`, Fixtures.envelope({ identity: 1 })).pipe(Effect.withSpan("place order"))
+      const deliveries = yield* log.pull(stream, "puller", { batch: 10, expires: "1 second" }).pipe(
+        Effect.withSpan("poll")
+      )
+      assert.strictEqual(deliveries.length, 1)
+      yield* deliveries[0]!.ack.pipe(Tracing.process(stream, deliveries[0]!))
+
+      const send = ex.one(`send ${prefix}.>`)
+      const receive = ex.one(`receive ${stream}`)
+      const process = ex.one(`process ${stream}`)
+      assert.strictEqual(parentId(send), ex.one("place order").spanId)
+      assert.strictEqual(parentId(receive), ex.one("poll").spanId)
+      assert.deepStrictEqual(receive.links.map((l) => l.span.spanId), [send.spanId])
+      assert.strictEqual(attribute(receive, "consumerGroup"), "puller")
+      assert.strictEqual(parentId(process), send.spanId)
+      assert.strictEqual(process.traceId, send.traceId)
+      assert.strictEqual(attribute(process, "deliveryCount"), 1)
+      assert.strictEqual(attribute(process, "consumerGroup"), "puller")
+    }).pipe(Effect.provide(Tracing.layer({ destinations: [`${prefix}.>`] })), Effect.scoped, Effect.withTracer(ex.tracer))
+  })
+
   it.effect("request → serve: the server's span is a child of the request's, and the reply carries it back", () => {
     const ex = exporter()
     const { prefix } = unique()
