@@ -37,6 +37,7 @@
  * @since 0.1.0
  */
 import * as Result from "effect/Result"
+import * as TransportError from "./TransportError.ts"
 import * as Wire from "./Wire.ts"
 
 /**
@@ -243,4 +244,74 @@ export const originalHeaders = (message: Wire.RawMessage): ReadonlyArray<readonl
     }
   }
   return out
+}
+
+/**
+ * The `Nats-Msg-Id` of a dead letter sent again: `retry:<stream>:<sequence>:<time>`,
+ * from where the dead letter is stored and when it failed. It differs from the
+ * original's, so JetStream's duplicate window does not swallow the retry, and
+ * `Wire.decode` accepts it beside `Herald-Message-Id`, which the retry keeps
+ * (an inbox still recognises the message).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const retryId = (stream: string, sequence: number, failedAt: number): string =>
+  `retry:${stream}:${sequence}:${Math.max(0, Math.floor(failedAt))}`
+
+/**
+ * What sending a dead letter again appends: the original subject, and the
+ * original body and headers with a fresh `Nats-Msg-Id` ({@link retryId}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Retry {
+  readonly subject: string
+  readonly message: Wire.RawMessage
+  readonly info: Info
+}
+
+const refuse = (stream: string, sequence: number, why: string) =>
+  Result.fail(
+    TransportError.make(
+      new TransportError.EncodeError({ detail: `dead letter ${sequence} of ${stream} cannot be sent again: ${why}` })
+    )
+  )
+
+/**
+ * The message that sends the dead letter stored at `sequence` of `stream`
+ * again. The original's headers come back as they were (`originalHeaders`),
+ * without the `Nats-*` ones (the original's expectations are not replayed)
+ * and with {@link retryId} as `Nats-Msg-Id`. Refused with an `EncodeError`
+ * naming why: a message without the dead-letter headers, a dead letter that
+ * left out parts of the original (`Herald-Dlq-Dropped-*`), an original whose
+ * header block was a status line, or an original header that cannot be sent.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const retry = (
+  stream: string,
+  sequence: number,
+  message: Wire.RawMessage
+): Result.Result<Retry, TransportError.TransportError> => {
+  const info = parse(message)
+  if (info === undefined) return refuse(stream, sequence, "it is not a dead letter (no Herald-Dlq-* headers)")
+  const h = message.headers
+  if (h[HeaderNames.droppedBody] !== undefined || h[HeaderNames.droppedHeaders] !== undefined) {
+    return refuse(stream, sequence, "it left out parts of the original to fit the server's max_payload")
+  }
+  if (h[HeaderNames.status] !== undefined) {
+    return refuse(stream, sequence, `the original's header block was a status line (${h[HeaderNames.status]})`)
+  }
+  const headers: Record<string, string> = {}
+  for (const [name, value] of originalHeaders(message)) {
+    if (startsWithNoCase(name, natsPrefix)) continue
+    const valid = Wire.validateHeader(name, value)
+    if (Result.isFailure(valid)) return refuse(stream, sequence, valid.failure.message)
+    if (!Object.hasOwn(headers, name)) headers[name] = value
+  }
+  headers[Wire.HeaderNames.natsMsgId] = retryId(stream, sequence, info.failedAt)
+  return Result.succeed({ subject: info.subject, message: { headers, body: message.body }, info })
 }

@@ -19,7 +19,8 @@
  * encoding applies (every name a token, no CR or LF in a value, no status
  * line), and a `Nats-Msg-Id` that is not the message id is refused, except
  * the dead-letter id (`dlq:<stream>:<consumer>:<sequence>`) that a dead
- * letter carries.
+ * letter carries and the retry id (`retry:<stream>:<sequence>:<time>`) of a
+ * dead letter sent again (`DeadLetter.retry`).
  *
  * @since 0.1.0
  */
@@ -210,6 +211,9 @@ const parseTime = (text: string): number => {
 // The `Nats-Msg-Id` of a dead letter (`DeadLetter.make`): derived from where
 // the message failed, not from its id.
 const deadLetterId = /^dlq:\S+:\S+:\d+$/
+// The `Nats-Msg-Id` of a dead letter sent again (`DeadLetter.retry`): fresh,
+// so that the duplicate window does not swallow it.
+const retryId = /^retry:\S+:\d+:\d+$/
 
 /**
  * Decodes headers and body into an envelope. `lookup` returns a header's first
@@ -221,7 +225,7 @@ const deadLetterId = /^dlq:\S+:\S+:\d+$/
  * a value is not a string or holds CR or LF, the header block has a status, an
  * identity header or `Herald-Type`, `Herald-Kind` or `Herald-Occurred-At` is
  * missing or malformed, or `Nats-Msg-Id` is neither the message id nor a
- * dead-letter id.
+ * dead-letter or retry id.
  *
  * @since 0.1.0
  * @category decoding
@@ -256,7 +260,7 @@ export const decode = (
   }
   const messageId: string = identity.success.messageId
   const natsId: unknown = lookup(HeaderNames.natsMsgId)
-  if (natsId !== undefined && natsId !== messageId && !(typeof natsId === "string" && deadLetterId.test(natsId))) {
+  if (natsId !== undefined && natsId !== messageId && !(typeof natsId === "string" && (deadLetterId.test(natsId) || retryId.test(natsId)))) {
     return Result.fail(
       decodeError(
         `${typeof natsId === "string" ? quote(natsId) : typeName(natsId)} is not the message id ${quote(messageId)}`,

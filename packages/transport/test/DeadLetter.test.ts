@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Codec, DeadLetter, Wire } from "@herald/transport"
+import { IdGenerator, MessageIdentity } from "@herald/identity"
+import { Codec, DeadLetter, Envelope, Wire } from "@herald/transport"
 import * as Result from "effect/Result"
 
 const original: Wire.RawMessage = {
@@ -152,5 +153,53 @@ describe("DeadLetter", () => {
     expect(Codec.json.encode(undefined)._tag).toBe("Failure")
     expect(Codec.json.encode(10n)._tag).toBe("Failure")
     expect(Codec.json.decode(new TextEncoder().encode("{"))._tag).toBe("Failure")
+  })
+
+  describe("retry", () => {
+    const envelope = Envelope.make({
+      identity: MessageIdentity.root(IdGenerator.testId(1)),
+      type: "OrderPlaced",
+      kind: "event",
+      occurredAt: Date.UTC(2024, 0, 1),
+      body: new Uint8Array([123, 125])
+    })
+    const encoded = Result.getOrThrow(Wire.encode(envelope))
+
+    it("gives the original subject, headers and body with a fresh Nats-Msg-Id that Wire.decode accepts", () => {
+      const letter = DeadLetter.make(
+        { headers: { ...encoded.headers, traceparent: "t", "Nats-Expected-Last-Sequence": "3" }, body: encoded.body },
+        info
+      )
+      const retry = Result.getOrThrow(DeadLetter.retry("HERALD_DLQ", 7, letter))
+      expect(retry.subject).toBe("orders.placed")
+      expect(retry.info).toEqual(DeadLetter.parse(letter))
+      expect(retry.message.body).toBe(encoded.body)
+      const { "Nats-Msg-Id": natsId, ...rest } = retry.message.headers
+      expect(natsId).toBe(`retry:HERALD_DLQ:7:${info.failedAt}`)
+      const { "Nats-Msg-Id": _, ...originalRest } = encoded.headers
+      expect(rest).toEqual({ ...originalRest, traceparent: "t" })
+      const decoded = Result.getOrThrow(Wire.decodeRaw(retry.message))
+      expect(decoded.identity).toEqual(envelope.identity)
+      expect(decoded.headers).toEqual({ traceparent: "t" })
+    })
+
+    it("Wire.decode still refuses a Nats-Msg-Id that is neither the message id, a dead-letter id nor a retry id", () => {
+      const other = { headers: { ...encoded.headers, "Nats-Msg-Id": "retry:HERALD_DLQ:x:1" }, body: encoded.body }
+      expect(Wire.decodeRaw(other)._tag).toBe("Failure")
+    })
+
+    it("refuses what cannot be sent as the original was", () => {
+      const message = (r: Result.Result<DeadLetter.Retry, unknown>) =>
+        Result.isFailure(r) ? (r.failure as { readonly message: string }).message : "sent"
+      expect(message(DeadLetter.retry("HERALD_DLQ", 1, encoded))).toBe(
+        "cannot encode: dead letter 1 of HERALD_DLQ cannot be sent again: it is not a dead letter (no Herald-Dlq-* headers)"
+      )
+      const dropped = DeadLetter.make(encoded, info, { maxPayload: Wire.payloadSize(encoded) })
+      expect(message(DeadLetter.retry("HERALD_DLQ", 2, dropped))).toContain("left out parts of the original")
+      const status = DeadLetter.make({ headers: [], status: "400 Bad Request", body: new Uint8Array() }, info)
+      expect(message(DeadLetter.retry("HERALD_DLQ", 3, status))).toContain("status line (400 Bad Request)")
+      const badHeader = DeadLetter.make({ headers: [["", "x"]], body: new Uint8Array() }, info)
+      expect(message(DeadLetter.retry("HERALD_DLQ", 4, badHeader))).toContain("dead letter 4 of HERALD_DLQ cannot be sent again")
+    })
   })
 })
