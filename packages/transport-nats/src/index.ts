@@ -48,3 +48,11 @@ export * as NatsTransport from "./NatsTransport.ts"
  * @since 0.1.0
  */
 export * as NatsKv from "./NatsKv.ts"
+
+/**
+ * The consumers of a stream with their state, and the removal of one stored
+ * message: maintenance the transport contracts do not cover.
+ *
+ * @since 0.1.0
+ */
+export * as NatsAdmin from "./NatsAdmin.ts"
