@@ -101,7 +101,6 @@ export const consumers = (
  * when it was there, `false` when nothing is stored at that sequence
  * (never stored, deleted, purged, or past the last sequence). The last
  * sequence stays.
- * sequence stays.
  *
  * @since 0.1.0
  * @category maintenance
