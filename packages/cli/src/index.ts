@@ -1,0 +1,47 @@
+/**
+ * @herald/cli: the `herald` command.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The command tree and the program the `herald` binary runs.
+ *
+ * @since 0.1.0
+ */
+export * as Cli from "./Cli.ts"
+
+/**
+ * The error of every command.
+ *
+ * @since 0.1.0
+ */
+export * as CommandError from "./CommandError.ts"
+
+/**
+ * Dead letters: list, show, send again, purge.
+ *
+ * @since 0.1.0
+ */
+export * as DeadLetters from "./DeadLetters.ts"
+
+/**
+ * Tables, sizes and times for people.
+ *
+ * @since 0.1.0
+ */
+export * as Format from "./Format.ts"
+
+/**
+ * Reading sequences, times and limits from the command line.
+ *
+ * @since 0.1.0
+ */
+export * as Input from "./Input.ts"
+
+/**
+ * Stream and consumer reports.
+ *
+ * @since 0.1.0
+ */
+export * as Reports from "./Reports.ts"
