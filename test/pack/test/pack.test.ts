@@ -381,6 +381,26 @@ describe("the packed packages installed with npm", () => {
       })
     })
 
+    it("the herald binary installed with npm: streams as JSON, a bad sequence and an unknown stream as one line", async () => {
+      const herald = path.join(app, "node_modules", ".bin", "herald")
+      const env = userEnv({ NATS_URL: natsUrl })
+      const version = await run(herald, ["--version"], { cwd: app, env, timeoutMs: 60_000 })
+      expect(version.code).toBe(0)
+      expect(version.stdout).toContain(readManifest(path.join(root, "packages", "cli")).version)
+      const streams = await run(herald, ["streams", "--json"], { cwd: app, env, timeoutMs: 60_000 })
+      expect(streams.stderr).toBe("")
+      expect(streams.code).toBe(0)
+      const reports = JSON.parse(streams.stdout) as ReadonlyArray<Record<string, unknown>>
+      expect(reports.length).toBeGreaterThan(0)
+      for (const report of reports) {
+        expect(Object.keys(report)).toEqual(["name", "subjects", "messages", "bytes", "firstSequence", "lastSequence", "consumers"])
+      }
+      const bad = await run(herald, ["dlq", "show", "x"], { cwd: app, env, timeoutMs: 60_000 })
+      expect([bad.code, bad.stdout, bad.stderr]).toEqual([1, "", "herald: malformed sequence \"x\": expected a positive integer\n"])
+      const unknown = await run(herald, ["dlq", "list", "--stream", "PACK_NONE"], { cwd: app, env, timeoutMs: 60_000 })
+      expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([1, "", "herald: stream PACK_NONE not found\n"])
+    })
+
     it("the outbox and the inbox on SQLite", async () => {
       expect(result(await node("sqlite.ts", { NATS_URL: natsUrl, SQLITE_FILE: path.join(work, "app.db") }))).toEqual({
         name: "sqlite",
