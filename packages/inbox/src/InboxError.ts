@@ -213,17 +213,9 @@ const duplicateKeyCodes = new Set(["23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQL
  * @category constructors
  */
 export const store = (operation: string, cause: unknown, options?: { readonly ownKey?: boolean | undefined }): InboxError => {
-  const fault = StoreFault.classify(cause)
-  const ownDuplicate = options?.ownKey === true && fault.code !== undefined && duplicateKeyCodes.has(fault.code)
-  return make(
-    new StoreError({
-      operation,
-      detail: fault.message,
-      ...(fault.code === undefined ? {} : { code: fault.code }),
-      retryable: ownDuplicate || !fault.causedByMessage,
-      cause
-    })
-  )
+  const fields = StoreFault.errorFields(cause)
+  const ownDuplicate = options?.ownKey === true && fields.code !== undefined && duplicateKeyCodes.has(fields.code)
+  return make(new StoreError({ operation, ...fields, retryable: ownDuplicate || fields.retryable, cause }))
 }
 
 /**

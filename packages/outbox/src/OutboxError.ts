@@ -237,18 +237,8 @@ export const make = (reason: OutboxErrorReason): OutboxError => new OutboxError(
  * @since 0.1.0
  * @category constructors
  */
-export const storage = (operation: string) => (cause: unknown): OutboxError => {
-  const fault = StoreFault.classify(cause)
-  return make(
-    new StorageError({
-      operation,
-      cause,
-      detail: fault.message,
-      ...(fault.code === undefined ? {} : { code: fault.code }),
-      retryable: !fault.causedByMessage
-    })
-  )
-}
+export const storage = (operation: string) => (cause: unknown): OutboxError =>
+  make(new StorageError({ operation, cause, ...StoreFault.errorFields(cause) }))
 
 /**
  * An `InvalidConfig` error.

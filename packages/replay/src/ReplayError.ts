@@ -249,18 +249,8 @@ export const make = (reason: ReplayErrorReason): ReplayError => new ReplayError(
  * @since 0.1.0
  * @category constructors
  */
-export const store = (operation: string, cause: unknown): ReplayError => {
-  const fault = StoreFault.classify(cause)
-  return make(
-    new StoreError({
-      operation,
-      detail: fault.message,
-      ...(fault.code === undefined ? {} : { code: fault.code }),
-      retryable: !fault.causedByMessage,
-      cause
-    })
-  )
-}
+export const store = (operation: string, cause: unknown): ReplayError =>
+  make(new StoreError({ operation, ...StoreFault.errorFields(cause), cause }))
 
 /**
  * An `InvalidConfig`.

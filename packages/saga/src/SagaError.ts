@@ -226,18 +226,8 @@ export const make = (reason: SagaErrorReason): SagaError => new SagaError({ reas
  * @since 0.1.0
  * @category constructors
  */
-export const store = (operation: string, cause: unknown): SagaError => {
-  const fault = StoreFault.classify(cause)
-  return make(
-    new StoreError({
-      operation,
-      detail: fault.message,
-      ...(fault.code === undefined ? {} : { code: fault.code }),
-      retryable: !fault.causedByMessage,
-      cause
-    })
-  )
-}
+export const store = (operation: string, cause: unknown): SagaError =>
+  make(new StoreError({ operation, ...StoreFault.errorFields(cause), cause }))
 
 /**
  * An `InvalidConfig`.

@@ -223,3 +223,22 @@ export const classify = (cause: unknown): StoreFault => {
  */
 export const format = (fault: StoreFault): string =>
   fault.code === undefined ? fault.message : `${fault.code} ${fault.message}`
+
+/**
+ * The fields of a package's `StoreError` reason for a failure: the
+ * database's message as `detail`, its `code` when it has one, and
+ * `retryable` unless the message itself caused it.
+ *
+ * @since 0.1.0
+ * @category classifying
+ */
+export const errorFields = (
+  cause: unknown
+): { readonly detail: string; readonly code?: string; readonly retryable: boolean } => {
+  const fault = classify(cause)
+  return {
+    detail: fault.message,
+    ...(fault.code === undefined ? {} : { code: fault.code }),
+    retryable: !fault.causedByMessage
+  }
+}
