@@ -209,6 +209,15 @@ export class NatsServer extends Context.Service<NatsServer, {
   readonly stop: Effect.Effect<void, Errors.NatsServerError>
   /** Starts the server again after `stop` or `kill` (or a crash), on the same port and store; a no-op while it runs. */
   readonly start: Effect.Effect<void, Errors.NatsServerError>
+  /**
+   * SIGSTOP, returning once every thread of the server is stopped (read from
+   * `/proc` on Linux): the server holds its connections open but answers
+   * nothing, as a server frozen by a long pause would. Fails when the server
+   * is not running.
+   */
+  readonly pause: Effect.Effect<void, Errors.NatsServerError>
+  /** SIGCONT: a paused server runs again (a no-op when it is not running). */
+  readonly resume: Effect.Effect<void>
   /** The process id while the server runs. */
   readonly pid: Effect.Effect<number | undefined>
   /** The last lines the current (or last) process wrote. */

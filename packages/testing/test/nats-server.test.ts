@@ -159,6 +159,13 @@ const processesMatching = (pattern: string): Effect.Effect<Array<string>> =>
     })
   })
 
+/** The state letter of every thread of a process, from `/proc`. */
+const threadStates = (pid: number): Array<string> =>
+  Fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = Fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+    return stat.charAt(stat.lastIndexOf(")") + 2)
+  })
+
 const isAlive = (pid: number): boolean => {
   const result = Effect.runSyncExit(Effect.try(() => process.kill(pid, 0)))
   return result._tag === "Success"
@@ -301,6 +308,36 @@ describe("NatsServer", () => {
       assert.isFalse(Fs.existsSync(seen.config.dir))
       assert.isFalse(isAlive(seen.pid ?? -1))
       assert.deepStrictEqual(yield* processesMatching(seen.config.file), [])
+    }))
+
+  it.live("pause stops every thread until resume; a paused server still stops with its scope", () =>
+    Effect.gen(function*() {
+      const seen = yield* Effect.scoped(Effect.gen(function*() {
+        const server = yield* NatsServer.make()
+        const pid = (yield* server.pid) ?? -1
+        yield* server.pause
+        const states = threadStates(pid)
+        assert.isAbove(states.length, 1)
+        assert.deepStrictEqual(states.filter((state) => state !== "T" && state !== "t"), [])
+        // A PING sent while paused is answered once the server resumes.
+        const ping = yield* Effect.forkChild(pingPong(server.port))
+        yield* server.resume
+        assert.include((yield* Fiber.join(ping)).received, "PONG\r\n")
+        assert.deepStrictEqual(threadStates(pid).filter((state) => state === "T" || state === "t"), [])
+        yield* server.pause
+        return { pid, file: server.config.file }
+      }))
+      assert.isFalse(isAlive(seen.pid))
+      assert.deepStrictEqual(yield* processesMatching(seen.file), [])
+    }))
+
+  it.live("pause fails with a NatsServerError when the server is not running", () =>
+    Effect.gen(function*() {
+      const server = yield* NatsServer.make()
+      yield* server.kill
+      const error = yield* Effect.flip(server.pause)
+      assert.include(error.message, "not running")
+      yield* server.resume
     }))
 
   it.live("kill (SIGKILL) then start: the same port serves again and the store survives", () =>

@@ -45,13 +45,12 @@ describe("append rides through an outage", () => {
           )
 
           yield* Wait.until(Effect.sync(() => acked), (k) => k >= 1_000, "1,000 appends acknowledged")
-          const pid = yield* server.pid
-          process.kill(pid!, "SIGSTOP")
+          yield* server.pause
           // `retryFor: 0` opts out: the first timeout fails. (A subject no
           // stream captures, so that the publish is not stored when the server resumes.)
           const unretried = yield* Effect.flip(log.append("elsewhere.x", envelope(N + 1), { timeout: "500 millis", retryFor: 0 }))
           yield* Effect.sleep("20 seconds")
-          process.kill(pid!, "SIGCONT")
+          yield* server.resume
 
           yield* Wait.until(Effect.sync(() => acked), (k) => k >= 3_000, "3,000 appends acknowledged")
           yield* server.kill
@@ -63,7 +62,7 @@ describe("append rides through an outage", () => {
             Effect.map((ms) => ms.map((m) => Wire.header(m.raw, Wire.HeaderNames.natsMsgId)))
           )
 
-          assert.strictEqual(unretried.reason._tag, "Timeout")
+          assert.strictEqual(unretried.reason._tag, "Timeout", unretried.message)
           assert.deepStrictEqual(failed, [])
           assert.strictEqual(acked, N)
           assert.strictEqual(info.messages, N, "stored messages")

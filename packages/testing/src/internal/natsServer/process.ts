@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -129,6 +130,74 @@ export const signal = (proc: Proc, signal: NodeJS.Signals): Effect.Effect<void> 
 const killWaitMillis = 5_000
 
 /**
+ * Whether every thread of a process is stopped (state `T` or `t` in
+ * `/proc/<pid>/task/<tid>/stat`). `undefined` where `/proc` cannot tell (not
+ * Linux, or the process is gone).
+ */
+const allThreadsStopped = (pid: number): boolean | undefined => {
+  let tasks: Array<string>
+  try {
+    tasks = Fs.readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return undefined
+  }
+  for (const tid of tasks) {
+    let stat: string
+    try {
+      stat = Fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+    } catch {
+      // A thread that ended while being listed.
+      continue
+    }
+    // "tid (comm) S ...": the command may hold spaces and parentheses.
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
+    if (state !== "T" && state !== "t") return false
+  }
+  return true
+}
+
+const pauseWaitMillis = 5_000
+
+/**
+ * SIGSTOP, then waits until every thread of the process is stopped, so that
+ * nothing sent after this returns is handled before {@link resume} (the
+ * signal alone only asks: a thread running on another core can still answer
+ * a request that arrives right after `kill(2)` returned). Where `/proc` cannot
+ * tell, it returns after sending the signal.
+ *
+ * @since 0.1.0
+ */
+export const pause = (proc: Proc): Effect.Effect<void, Errors.NatsServerError> =>
+  Effect.suspend(() => {
+    if (proc.pid === undefined || Deferred.isDoneUnsafe(proc.exited)) {
+      return Effect.fail(Errors.io("nats-server is not running: nothing to pause"))
+    }
+    const pid = proc.pid
+    return signal(proc, "SIGSTOP").pipe(
+      Effect.andThen(Effect.gen(function*() {
+        const deadline = Date.now() + pauseWaitMillis
+        while (true) {
+          const stopped = allThreadsStopped(pid)
+          if (stopped !== false) return
+          if (Date.now() >= deadline) {
+            return yield* Effect.fail(
+              Errors.io(`nats-server (pid ${pid}) was not stopped within ${pauseWaitMillis} ms of SIGSTOP`)
+            )
+          }
+          yield* Effect.sleep(1)
+        }
+      }))
+    )
+  })
+
+/**
+ * SIGCONT: a paused process runs again.
+ *
+ * @since 0.1.0
+ */
+export const resume = (proc: Proc): Effect.Effect<void> => signal(proc, "SIGCONT")
+
+/**
  * SIGKILL, then waits for the exit.
  *
  * @since 0.1.0
@@ -151,6 +220,8 @@ export const kill = (proc: Proc): Effect.Effect<ExitInfo, Errors.NatsServerError
  */
 export const terminate = (proc: Proc, graceMillis: number): Effect.Effect<ExitInfo, Errors.NatsServerError> =>
   signal(proc, "SIGTERM").pipe(
+    // A paused process handles SIGTERM only once it runs again.
+    Effect.andThen(signal(proc, "SIGCONT")),
     Effect.andThen(awaitExit(proc)),
     Effect.timeoutOrElse({ duration: graceMillis, orElse: () => kill(proc) })
   )

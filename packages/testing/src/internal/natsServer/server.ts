@@ -293,6 +293,14 @@ export const make = (options: Options = {}): Effect.Effect<NatsServer["Service"]
       stop: lock.withPermit(stopCurrent("terminate")),
       kill: lock.withPermit(stopCurrent("kill")),
       restart: lock.withPermit(stopCurrent("terminate").pipe(Effect.andThen(startAgain))),
+      pause: lock.withPermit(Effect.suspend(() => {
+        const proc = running()
+        return proc === undefined ? Effect.fail(Errors.io("nats-server is not running: nothing to pause")) : Proc.pause(proc)
+      })),
+      resume: lock.withPermit(Effect.suspend(() => {
+        const proc = running()
+        return proc === undefined ? Effect.void : Proc.resume(proc)
+      })),
       pid: Effect.sync(() => running()?.pid),
       logs: Effect.sync(() => state.proc?.log.lines() ?? state.log)
     }
