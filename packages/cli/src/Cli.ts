@@ -27,7 +27,9 @@ import * as Option from "effect/Option"
 import * as CommandError from "./CommandError.ts"
 import * as DeadLetters from "./DeadLetters.ts"
 import * as Input from "./Input.ts"
+import * as ReplayCommand from "./ReplayCommand.ts"
 import * as Reports from "./Reports.ts"
+import * as Tail from "./Tail.ts"
 
 /**
  * The server used when `NATS_URL` is not set.
@@ -191,7 +193,7 @@ const dlq = Command.make("dlq").pipe(
  */
 export const herald = Command.make("herald").pipe(
   Command.withDescription("Inspect and repair Herald's streams, consumers and dead letters on NATS JetStream"),
-  Command.withSubcommands([streams, consumers, dlq])
+  Command.withSubcommands([streams, consumers, dlq, Tail.command(connection), ReplayCommand.command(connection)])
 )
 
 const oneLine = (text: string): string => text.replace(/\s*[\r\n]+\s*/g, " ").trim()

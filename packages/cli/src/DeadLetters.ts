@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { DeadLetter, EventLog, Topology, TransportError, Wire } from "@herald/transport"
+import { DeadLetter, EventLog, Topology, Wire } from "@herald/transport"
 import { NatsAdmin, type NatsConnection } from "@herald/transport-nats"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -20,6 +20,7 @@ import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as CommandError from "./CommandError.ts"
 import * as Format from "./Format.ts"
+import * as Resend from "./Resend.ts"
 
 /**
  * The name of the dead-letter stream Herald declares.
@@ -212,7 +213,6 @@ export const retry = (
   selection: Selection
 ): Effect.Effect<RetryReport, CommandError.CommandError, EventLog.EventLog | NatsConnection.NatsConnection> =>
   Effect.gen(function*() {
-    const log = yield* EventLog.EventLog
     const letters = yield* selected(stream, selection)
     const retried: Array<RetryReport["retried"][number]> = []
     const skipped: Array<RetryReport["skipped"][number]> = []
@@ -222,13 +222,7 @@ export const retry = (
         skipped.push({ sequence: letter.sequence, error: message.failure.message })
         continue
       }
-      const appended = yield* log.appendRaw(message.success.subject, message.success.message).pipe(
-        Effect.map(Result.succeed),
-        Effect.catch((error) =>
-          TransportError.isRetryable(error) ? Effect.fail(error) : Effect.succeed(Result.fail(error))
-        ),
-        Effect.mapError(CommandError.transport)
-      )
+      const appended = yield* Resend.append(message.success.subject, message.success.message)
       if (Result.isFailure(appended)) {
         skipped.push({ sequence: letter.sequence, error: appended.failure.message })
         continue

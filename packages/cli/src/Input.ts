@@ -23,15 +23,15 @@ export const sequence = (text: string): Effect.Effect<number, CommandError.Comma
 }
 
 /**
- * A limit: a positive integer.
+ * A limit (or a count, named by `name`): a positive integer.
  *
  * @since 0.1.0
  * @category parsing
  */
-export const limit = (n: number): Effect.Effect<number, CommandError.CommandError> =>
+export const limit = (n: number, name = "limit"): Effect.Effect<number, CommandError.CommandError> =>
   Number.isSafeInteger(n) && n > 0
     ? Effect.succeed(n)
-    : Effect.fail(CommandError.invalid(`malformed limit ${n}: expected a positive integer`))
+    : Effect.fail(CommandError.invalid(`malformed ${name} ${n}: expected a positive integer`))
 
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 

@@ -8,10 +8,11 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
 import { createRequire } from "node:module"
 import * as Cli from "./Cli.ts"
+import * as Tail from "./Tail.ts"
 
 const manifest = createRequire(import.meta.url)("../package.json") as { readonly version: string }
 
 NodeRuntime.runMain(
   Cli.run(process.argv.slice(2), manifest.version).pipe(Effect.provide(NodeServices.layer)),
-  { disableErrorReporting: true }
+  { disableErrorReporting: true, teardown: Tail.teardown }
 )
