@@ -8,6 +8,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 
 const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
 export const bin = Path.join(root, "dist", "bin.js")
@@ -67,3 +68,37 @@ export const json = (run: Run): unknown => {
   }
   return JSON.parse(run.stdout)
 }
+
+/** A `herald` process still running: its output so far, a signal to send, its exit. */
+export interface Running {
+  readonly stdout: Effect.Effect<string>
+  readonly stderr: Effect.Effect<string>
+  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
+  /** Waits for the exit: the code (`null` when killed by a signal) and the whole output. */
+  readonly exit: Effect.Effect<Run>
+}
+
+/** `node dist/bin.js ...args` with `env`, started in the scope (killed when it closes if still running). */
+export const spawn = (args: ReadonlyArray<string>, env: Record<string, string>): Effect.Effect<Running, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const child = ChildProcess.spawn(process.execPath, [bin, ...args], { env: environment(env), stdio: ["ignore", "pipe", "pipe"] })
+        let stdout = ""
+        let stderr = ""
+        child.stdout.setEncoding("utf8").on("data", (chunk: string) => void (stdout += chunk))
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => void (stderr += chunk))
+        const exited = new Promise<Run>((resolve) =>
+          child.on("close", (code) => resolve({ code, stdout, stderr }))
+        )
+        return { child, out: () => stdout, err: () => stderr, exited }
+      }),
+      ({ child }) => Effect.sync(() => void (child.exitCode === null && child.signalCode === null && child.kill("SIGKILL")))
+    ),
+    ({ child, err, exited, out }): Running => ({
+      stdout: Effect.sync(out),
+      stderr: Effect.sync(err),
+      signal: (signal) => Effect.sync(() => void child.kill(signal)),
+      exit: Effect.promise(() => exited)
+    })
+  )
