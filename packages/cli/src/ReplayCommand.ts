@@ -332,7 +332,7 @@ const leftText = (p: Replay.Progress): string =>
  */
 export const progressBar = (p: Replay.Progress, width = 30): string => {
   const fraction = p.total === 0 ? 1 : Math.min(1, p.done / p.total)
-  const filled = Math.round(fraction * width)
+  const filled = Math.floor(fraction * width)
   return `[${"#".repeat(filled)}${".".repeat(width - filled)}]  ${p.done}/${p.total}  ${Math.floor(fraction * 100)}%  ${rateText(p.rate)}  ${leftText(p)}`
 }
 

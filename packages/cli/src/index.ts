@@ -40,8 +40,29 @@ export * as Format from "./Format.ts"
 export * as Input from "./Input.ts"
 
 /**
+ * `herald replay`: a range of a stream appended again to a subject.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayCommand from "./ReplayCommand.ts"
+
+/**
  * Stream and consumer reports.
  *
  * @since 0.1.0
  */
 export * as Reports from "./Reports.ts"
+
+/**
+ * Appending a stored message again: a fresh `Nats-Msg-Id`, the same `Herald-Message-Id`.
+ *
+ * @since 0.1.0
+ */
+export * as Resend from "./Resend.ts"
+
+/**
+ * `herald tail`: the messages on a subject as they arrive.
+ *
+ * @since 0.1.0
+ */
+export * as Tail from "./Tail.ts"
