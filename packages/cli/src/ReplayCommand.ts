@@ -268,14 +268,16 @@ export const execute = (
     let gaps = 0
     let appended: { stream: string; first: number; last: number } | null = null
     // A message the stream cannot read back as an envelope (a foreign one) stops the run where it is.
-    const events = Stream.mapError(replay.events, (error) =>
-      replayed === 0
-        ? CommandError.transport(error)
-        : CommandError.make(
-          new CommandError.Incomplete({
-            detail: `replay stopped after ${plural(replayed, "message")} sent to ${plan.toSubject}: ${error.message}`
-          })
-        ))
+    const events = Stream.mapError(replay.events, (error) => {
+      const hint = error.reason._tag === "DecodeError"
+        ? " (not a Herald envelope: replay the ranges around it with --from and --to, or narrow with --filter)"
+        : ""
+      return CommandError.make(
+        new CommandError.Incomplete({
+          detail: `replay stopped after ${plural(replayed, "message")} sent to ${plan.toSubject}: ${error.message}${hint}`
+        })
+      )
+    })
     yield* Stream.runForEach(events, (event) =>
       Effect.gen(function*() {
         if (event._tag === "Gap") {
@@ -389,8 +391,8 @@ export const dryRunText = (d: DryRun): string => {
 }
 
 /**
- * Draws the progress of a run: a bar rewritten in place on a terminal, a
- * line every second otherwise.
+ * Draws the progress of a run: a bar rewritten in place on a terminal (at
+ * most ten times a second), a line every second otherwise.
  *
  * @since 0.1.0
  * @category replaying
@@ -401,12 +403,15 @@ export const showProgress = (progress: Stream.Stream<Replay.Progress>, terminal:
     let drawn = false
     yield* Stream.runForEach(progress, (p) =>
       Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
         if (terminal) {
+          // at most ten redraws a second, and the last one
+          if (drawn && !p.finished && now - printedAt < 100) return
           drawn = true
+          printedAt = now
           yield* Effect.sync(() => process.stdout.write(`\r${progressBar(p)}\u001b[K`))
           return
         }
-        const now = yield* Clock.currentTimeMillis
         if (p.finished || now - printedAt < 1000) return
         printedAt = now
         yield* Console.log(progressLine(p))
