@@ -53,6 +53,9 @@ const assertFailed = (result: Run, line: string | RegExp, code = 1) => {
   if (code === 1) assert.strictEqual(result.stdout, "")
 }
 
+/** Each test starts the binary many times: more than the default 30 seconds on a loaded machine. */
+const timeout = 120_000
+
 /** A successful run's stdout as NDJSON. */
 const ndjson = (result: Run): ReadonlyArray<Record<string, unknown>> => {
   assert.deepStrictEqual([result.code, result.stderr], [0, ""], result.stdout)
@@ -178,7 +181,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald tail 
         ndjson(yield* run("tail", "cli.tail.placed", "--from-seq", "1", "--count", "2", "--json")).map((e) => e["sequence"]),
         [1, 4]
       )
-    }))
+    }), timeout)
 
   it.effect("tail on the core subscription: live messages until SIGINT or SIGTERM, then exit code 0", () =>
     Effect.gen(function*() {
@@ -251,7 +254,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald tail 
       const block = stopped.stdout.split("\n").slice(0, 3)
       assert.match(block[0]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}  cli\.live\.orders  cli\.Charged \(event\)$/)
       assert.deepStrictEqual(block.slice(1), [`  id ${id(70)}  correlation ${id(70)}  causation ${id(70)}`, `  {"n":70}`])
-    }))
+    }), timeout)
 
   it.effect("tail: bad input is one line on stderr", () =>
     Effect.gen(function*() {
@@ -267,7 +270,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald tail 
       )
       assertFailed(yield* run("tail", "cli.tail.>", "--count", "0"), "herald: malformed count 0: expected a positive integer")
       assertFailed(yield* run("tail"), /^herald: /, 2)
-    }))
+    }), timeout)
 
   it.effect("replay: a range appended again with the original Herald-Message-Id, handled once by an inbox-guarded consumer", () =>
     Effect.gen(function*() {
@@ -379,7 +382,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald tail 
         1,
         [2, 4]
       ])
-    }))
+    }), timeout)
 
   it.effect("replay: bad input is one line on stderr, and nothing is appended", () =>
     Effect.gen(function*() {
@@ -424,5 +427,5 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald tail 
         "herald: CLI_SRC no longer holds sequence 1 (purged; its first stored sequence is 2)"
       )
       assert.strictEqual((yield* log.info("CLI_AGAIN")).messages, before)
-    }))
+    }), timeout)
 })
