@@ -6,7 +6,9 @@
  * (default `nats://127.0.0.1:4222`) and the same credential variables
  * (`NATS_TOKEN`, `NATS_USER` / `NATS_PASSWORD`, `NATS_NKEY_SEED`,
  * `NATS_CREDS`, `NATS_TLS_CA` / `NATS_TLS_CERT` / `NATS_TLS_KEY`). Every
- * command prints a table, or JSON with `--json`. A failure prints one line
+ * command prints a table, or JSON with `--json`. `tree`, `saga` and
+ * `outbox` read Herald's SQL tables in the database named by `DATABASE_URL`
+ * (see `Database`). A failure prints one line
  * on stderr (`herald: <what went wrong>`) and exits with code 1; a command
  * line that does not parse exits with code 2.
  *
@@ -29,6 +31,7 @@ import * as DeadLetters from "./DeadLetters.ts"
 import * as Input from "./Input.ts"
 import * as ReplayCommand from "./ReplayCommand.ts"
 import * as Reports from "./Reports.ts"
+import * as SqlCommands from "./SqlCommands.ts"
 import * as Tail from "./Tail.ts"
 
 /**
@@ -192,8 +195,19 @@ const dlq = Command.make("dlq").pipe(
  * @category commands
  */
 export const herald = Command.make("herald").pipe(
-  Command.withDescription("Inspect and repair Herald's streams, consumers and dead letters on NATS JetStream"),
-  Command.withSubcommands([streams, consumers, dlq, Tail.command(connection), ReplayCommand.command(connection)])
+  Command.withDescription(
+    "Inspect and repair Herald's streams, consumers and dead letters on NATS JetStream, tail and replay messages, and read its flows, sagas and outbox in SQL"
+  ),
+  Command.withSubcommands([
+    streams,
+    consumers,
+    dlq,
+    Tail.command(connection),
+    ReplayCommand.command(connection),
+    SqlCommands.tree,
+    SqlCommands.saga,
+    SqlCommands.outbox
+  ])
 )
 
 const oneLine = (text: string): string => text.replace(/\s*[\r\n]+\s*/g, " ").trim()

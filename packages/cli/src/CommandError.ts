@@ -9,6 +9,7 @@
  * | `NotFound` | no dead letter at a sequence |
  * | `Transport` | the server refused or could not be reached (the `TransportError`'s message) |
  * | `Incomplete` | some of the dead letters asked for could not be sent again |
+ * | `Database` | `DATABASE_URL` missing or unusable, the database unreachable or refusing, its tables missing |
  *
  * @since 0.1.0
  */
@@ -81,12 +82,29 @@ export class Incomplete extends Schema.TaggedError<Incomplete>("@herald/cli/Inco
 }
 
 /**
+ * The database named by `DATABASE_URL` could not be used: not given, not
+ * reachable, refusing the connection, without Herald's tables, or failing
+ * a query.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Database extends Schema.TaggedError<Database>("@herald/cli/Database")("Database", {
+  detail: Schema.String
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
  * The union of reasons.
  *
  * @since 0.1.0
  * @category models
  */
-export type CommandErrorReason = InvalidInput | NotFound | Transport | Incomplete
+export type CommandErrorReason = InvalidInput | NotFound | Transport | Incomplete | Database
 
 /**
  * Schema of the reason union.
@@ -94,7 +112,7 @@ export type CommandErrorReason = InvalidInput | NotFound | Transport | Incomplet
  * @since 0.1.0
  * @category schemas
  */
-export const CommandErrorReason = Schema.Union([InvalidInput, NotFound, Transport, Incomplete])
+export const CommandErrorReason = Schema.Union([InvalidInput, NotFound, Transport, Incomplete, Database])
 
 /**
  * The error of every command.
@@ -135,6 +153,14 @@ export const invalid = (detail: string): CommandError => make(new InvalidInput({
  * @category constructors
  */
 export const notFound = (detail: string): CommandError => make(new NotFound({ detail }))
+
+/**
+ * A `Database` reason.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const database = (detail: string): CommandError => make(new Database({ detail }))
 
 /**
  * A `Transport` reason for a `TransportError`.

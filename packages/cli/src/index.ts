@@ -19,6 +19,13 @@ export * as Cli from "./Cli.ts"
 export * as CommandError from "./CommandError.ts"
 
 /**
+ * The database of the SQL-backed commands, from `DATABASE_URL`.
+ *
+ * @since 0.1.0
+ */
+export * as Database from "./Database.ts"
+
+/**
  * Dead letters: list, show, send again, purge.
  *
  * @since 0.1.0
@@ -38,6 +45,13 @@ export * as Format from "./Format.ts"
  * @since 0.1.0
  */
 export * as Input from "./Input.ts"
+
+/**
+ * The state of an outbox table.
+ *
+ * @since 0.1.0
+ */
+export * as OutboxStatus from "./OutboxStatus.ts"
 
 /**
  * `herald replay`: a range of a stream appended again to a subject.
@@ -66,3 +80,24 @@ export * as Resend from "./Resend.ts"
  * @since 0.1.0
  */
 export * as Tail from "./Tail.ts"
+
+/**
+ * Saga instances: list and show.
+ *
+ * @since 0.1.0
+ */
+export * as Sagas from "./Sagas.ts"
+
+/**
+ * The `tree`, `saga` and `outbox` commands.
+ *
+ * @since 0.1.0
+ */
+export * as SqlCommands from "./SqlCommands.ts"
+
+/**
+ * The causation tree of one flow, from the correlation index.
+ *
+ * @since 0.1.0
+ */
+export * as Tree from "./Tree.ts"
