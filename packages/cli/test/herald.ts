@@ -14,7 +14,7 @@ const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), ".."
 export const bin = Path.join(root, "dist", "bin.js")
 
 /** The packages the binary loads from their `dist`. */
-const builtPackages = ["cli", "transport", "transport-nats", "identity", "subject"].map((name) =>
+const builtPackages = ["cli", "transport", "transport-nats", "identity", "subject", "outbox", "replay", "saga", "sql-sqlite"].map((name) =>
   Path.resolve(root, "..", name)
 )
 
@@ -39,10 +39,10 @@ export interface Run {
   readonly stderr: string
 }
 
-/** The environment of a run: this process's, without any NATS_* variable, plus `env`. */
+/** The environment of a run: this process's, without any NATS_* variable or DATABASE_URL, plus `env`. */
 const environment = (env: Record<string, string>): NodeJS.ProcessEnv => {
   const out: NodeJS.ProcessEnv = {}
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith("NATS_")) out[name] = value
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith("NATS_") && name !== "DATABASE_URL") out[name] = value
   return { ...out, NO_COLOR: "1", ...env }
 }
 
