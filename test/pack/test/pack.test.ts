@@ -401,6 +401,36 @@ describe("the packed packages installed with npm", () => {
       expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([1, "", "herald: stream PACK_NONE not found\n"])
     })
 
+    it("the herald binary installed with npm reads a SQLite file: sagas, the outbox, a missing DATABASE_URL", async () => {
+      // The flows program on a server of its own (its stream and projection start empty).
+      const server = await Effect.runPromise(Scope.provide(NatsServer.make({ jetstream: true }), scope))
+      const file = path.join(work, "herald-cli.db")
+      expect(result(await node("flows.ts", { NATS_URL: server.url, SQLITE_FILE: file }))).toMatchObject({ sagas: ["completed@2"] })
+      const herald = path.join(app, "node_modules", ".bin", "herald")
+      const env = userEnv({ DATABASE_URL: `sqlite:${file}` })
+      const sagas = await run(herald, ["saga", "list", "--json"], { cwd: app, env, timeoutMs: 60_000 })
+      expect(sagas.stderr).toBe("")
+      expect(sagas.code).toBe(0)
+      const instances = JSON.parse(sagas.stdout) as ReadonlyArray<Record<string, unknown>>
+      expect(instances.map((i) => [i["saga"], i["status"], i["version"]])).toEqual([["shipping", "completed", 2]])
+      const outbox = await run(herald, ["outbox", "status", "--json"], { cwd: app, env, timeoutMs: 60_000 })
+      expect(outbox.stderr).toBe("")
+      expect(outbox.code).toBe(0)
+      expect(JSON.parse(outbox.stdout)).toMatchObject({ table: "herald_outbox", pending: 0, parked: 0, sent: 1 })
+      // The flows program keeps its correlation index in memory: no table.
+      const tree = await run(herald, ["tree", "abc"], { cwd: app, env, timeoutMs: 60_000 })
+      expect([tree.code, tree.stdout, tree.stderr]).toEqual([
+        1,
+        "",
+        `herald: table herald_correlation_index not found in ${file}: the correlation index (@herald/replay) has not created its tables there\n`
+      ])
+      const bare = userEnv()
+      delete bare["DATABASE_URL"]
+      const unset = await run(herald, ["saga", "list"], { cwd: app, env: bare, timeoutMs: 60_000 })
+      expect([unset.code, unset.stdout]).toEqual([1, ""])
+      expect(unset.stderr).toMatch(/^herald: DATABASE_URL is not set: .*\n$/)
+    })
+
     it("the outbox and the inbox on SQLite", async () => {
       expect(result(await node("sqlite.ts", { NATS_URL: natsUrl, SQLITE_FILE: path.join(work, "app.db") }))).toEqual({
         name: "sqlite",
