@@ -204,7 +204,7 @@ export const herald = Command.make("herald").pipe(
     dlq,
     Tail.command(connection),
     ReplayCommand.command(connection),
-    SqlCommands.tree,
+    SqlCommands.tree(connection),
     SqlCommands.saga,
     SqlCommands.outbox
   ])

@@ -17,8 +17,6 @@
  *
  * @since 0.1.0
  */
-import { SqliteClient } from "@herald/sql-sqlite"
-import { PgClient } from "@effect/sql-pg"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -144,6 +142,8 @@ const sqliteLayer = (filename: string, display: string) =>
     const stat = yield* Effect.sync(() => Fs.statSync(filename, { throwIfNoEntry: false }))
     if (stat === undefined) return yield* Effect.fail(CommandError.database(`SQLite database ${display} does not exist`))
     if (!stat.isFile()) return yield* Effect.fail(CommandError.database(`SQLite database ${display} is not a file`))
+    // The drivers load when a command needs one: `node:sqlite` only for a SQLite file.
+    const { SqliteClient } = yield* Effect.promise(() => import("@herald/sql-sqlite"))
     return clientLayer(
       SqliteClient.make({ filename, readonly: true }),
       (error) => `cannot open SQLite database ${display}: ${rootMessage(error)}`
@@ -151,10 +151,11 @@ const sqliteLayer = (filename: string, display: string) =>
   })
 
 const pgLayer = (url: string, display: string) =>
-  clientLayer(
-    PgClient.make({ url: Redacted.make(url), connectTimeout: "10 seconds", minConnections: 0, maxConnections: 2 }),
-    (error) => `cannot connect to PostgreSQL at ${display}: ${rootMessage(error)}`
-  )
+  Effect.map(Effect.promise(() => import("@effect/sql-pg")), ({ PgClient }) =>
+    clientLayer(
+      PgClient.make({ url: Redacted.make(url), connectTimeout: "10 seconds", minConnections: 0, maxConnections: 2 }),
+      (error) => `cannot connect to PostgreSQL at ${display}: ${rootMessage(error)}`
+    ))
 
 /**
  * The `SqlClient` and the `Database` of a target: the connection is opened
@@ -171,7 +172,7 @@ export const layerTarget = (
     display: target.display
   }))
   const client: Layer.Layer<SqlClient.SqlClient, CommandError.CommandError> = target._tag === "Postgres"
-    ? pgLayer(target.url, target.display)
+    ? Layer.unwrap(pgLayer(target.url, target.display))
     : Layer.unwrap(sqliteLayer(target.filename, target.display))
   return Layer.merge(client, info)
 }

@@ -114,15 +114,12 @@ const store = (prefix: string) =>
     Layer.provide(OutboxSql.layer({ notify: false, listen: false }))
   )
 
-const withStore = <A, R>(
-  prefix: string,
-  effect: Effect.Effect<A, unknown, R>
-): Effect.Effect<A, CommandError.CommandError, SqlClient.SqlClient | Database.Database | Exclude<R, SagaStore.SagaStore>> =>
+const withStore = <A, E, R>(prefix: string, effect: Effect.Effect<A, E, R>) =>
   Database.requireTables(tablesOf(prefix), "the saga store (@herald/saga)").pipe(
     Effect.andThen(effect),
     Effect.provide(store(prefix)),
     Effect.mapError(Database.failed("cannot read the sagas"))
-  ) as Effect.Effect<A, CommandError.CommandError, SqlClient.SqlClient | Database.Database | Exclude<R, SagaStore.SagaStore>>
+  )
 
 const report = (instance: SagaStore.Instance): InstanceReport => ({
   saga: instance.saga,

@@ -5,11 +5,13 @@
  *
  * @since 0.1.0
  */
+import type { EventLog } from "@herald/transport"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Database from "./Database.ts"
 import * as Input from "./Input.ts"
@@ -26,24 +28,32 @@ const tableFlag = (what: string, fallback: string) =>
   Flag.String("table").pipe(Flag.withDefault(fallback), Flag.withDescription(`The ${what} table (default ${fallback})`))
 
 /**
- * `herald tree CORRELATION_ID [--table T] [--json]`.
+ * `herald tree CORRELATION_ID [--table T] [--bodies] [--json]`; `--bodies`
+ * reads the messages from their streams over `connection`.
  *
  * @since 0.1.0
  * @category commands
  */
-export const tree = Command.make("tree", {
-  json,
-  table: tableFlag("correlation index", Tree.defaultTable),
-  correlationId: Argument.String("correlation-id").pipe(Argument.withDescription("The flow's correlation id"))
-}, (config) =>
-  Effect.gen(function*() {
-    const id = yield* Tree.correlationId(config.correlationId)
-    const table = yield* Database.tableName("table", config.table)
-    const loaded = yield* Tree.load(id, { table }).pipe(Effect.provide(Database.layer))
-    yield* print(config.json, loaded.tree, () => loaded.text)
-  })).pipe(
-    Command.withDescription("The causation tree of one flow, from the correlation index (DATABASE_URL)")
-  )
+export const tree = <E>(connection: Layer.Layer<EventLog.EventLog, E>) =>
+  Command.make("tree", {
+    json,
+    table: tableFlag("correlation index", Tree.defaultTable),
+    bodies: Flag.Boolean("bodies").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("Read each message's body from its stream (NATS_URL)")
+    ),
+    correlationId: Argument.String("correlation-id").pipe(Argument.withDescription("The flow's correlation id"))
+  }, (config) =>
+    Effect.gen(function*() {
+      const id = yield* Tree.correlationId(config.correlationId)
+      const table = yield* Database.tableName("table", config.table)
+      const loaded = yield* (config.bodies
+        ? Tree.loadWithBodies(id, { table }).pipe(Effect.provide(Layer.merge(Database.layer, connection)))
+        : Tree.load(id, { table }).pipe(Effect.provide(Database.layer)))
+      yield* print(config.json, loaded.tree, () => loaded.text)
+    })).pipe(
+      Command.withDescription("The causation tree of one flow, from the correlation index (DATABASE_URL)")
+    )
 
 const prefix = Flag.String("prefix").pipe(
   Flag.withDefault(Sagas.defaultPrefix),

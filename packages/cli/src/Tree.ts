@@ -11,14 +11,16 @@
  * @since 0.1.0
  */
 import { CausationTree, Ids, MessageIdentity } from "@herald/identity"
-import { CorrelationIndex, CorrelationIndexMigrations, CorrelationIndexSql } from "@herald/replay"
+import { CorrelationIndex, CorrelationIndexMigrations, CorrelationIndexSql, Replay } from "@herald/replay"
 import { Namespace } from "@herald/subject"
+import { type EventLog, TransportError } from "@herald/transport"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as CommandError from "./CommandError.ts"
 import * as Database from "./Database.ts"
+import * as Format from "./Format.ts"
 
 /**
  * One message of the tree with the messages it caused.
@@ -37,6 +39,11 @@ export interface TreeNode {
   readonly sequence: number
   /** When the message was stored, ISO-8601. */
   readonly storedAt: string
+  /**
+   * With `bodies`: the body read from the stream (parsed when it is JSON,
+   * else its text), or `null` when the message is no longer in the stream.
+   */
+  readonly body?: unknown
   readonly children: ReadonlyArray<TreeNode>
 }
 
@@ -95,25 +102,38 @@ export const correlationId = (text: string): Effect.Effect<string, CommandError.
 const kindOf = (subject: string): string | null =>
   Option.match(Namespace.parse(subject), { onNone: () => null, onSome: (parts) => parts.kind })
 
-/**
- * The tree of one flow, from the index in `table`. Fails with `NotFound`
- * when the index holds no message of the correlation id.
- *
- * @since 0.1.0
- * @category queries
- */
-export const load = (
+/** A message read from the stream: its kind and body, or `null` when it is gone. */
+type Fetched = { readonly kind: string; readonly body: unknown } | null
+
+const bodyOf = (bytes: Uint8Array): unknown => {
+  const text = new TextDecoder().decode(bytes)
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return text
+  }
+}
+
+/** The flow's messages read from their streams, by `<sequence> <stream>`. */
+const fetch = (id: string, index: CorrelationIndex.CorrelationIndex["Service"]) =>
+  Replay.byCorrelation(id).pipe(
+    Effect.provideService(CorrelationIndex.CorrelationIndex, index),
+    Effect.map((flow) => {
+      const found = new Map<string, Fetched>()
+      for (const m of [...flow.messages, ...flow.duplicates]) {
+        found.set(`${m.sequence} ${m.stream}`, { kind: m.envelope.kind, body: bodyOf(m.envelope.body) })
+      }
+      return found
+    })
+  )
+
+const build = (
   id: string,
-  options?: { readonly table?: string | undefined }
-): Effect.Effect<Loaded, CommandError.CommandError, SqlClient.SqlClient | Database.Database> =>
+  table: string,
+  entries: ReadonlyArray<CorrelationIndex.Entry>,
+  fetched: ReadonlyMap<string, Fetched> | undefined
+): Effect.Effect<Loaded, CommandError.CommandError> =>
   Effect.gen(function*() {
-    const table = options?.table ?? defaultTable
-    yield* Database.requireTables([table], "the correlation index (@herald/replay)")
-    const index = yield* CorrelationIndexSql.make({ table, migrate: false })
-    const entries = yield* index.lookup(id)
-    if (entries.length === 0) {
-      return yield* Effect.fail(CommandError.notFound(`no messages for correlation id ${id} in ${table}`))
-    }
     const items = yield* Effect.forEach(entries, (entry) => {
       const identity = MessageIdentity.make(entry)
       if (Result.isFailure(identity)) {
@@ -121,20 +141,24 @@ export const load = (
           `${table} holds a malformed entry at ${entry.stream}:${entry.sequence}: ${identity.failure.message}`
         ))
       }
+      const message = fetched?.get(`${entry.sequence} ${entry.stream}`) ?? null
       const node: Omit<TreeNode, "children"> = {
         messageId: entry.messageId,
         causationId: entry.causationId,
-        kind: kindOf(entry.subject),
+        kind: message?.kind ?? kindOf(entry.subject),
         type: entry.type,
         subject: entry.subject,
         stream: entry.stream,
         sequence: entry.sequence,
-        storedAt: new Date(entry.timestamp).toISOString()
+        storedAt: new Date(entry.timestamp).toISOString(),
+        ...(fetched === undefined ? {} : { body: message === null ? null : message.body })
       }
       return Effect.succeed({ entry, identity: identity.success, node })
     })
     // The index answers in stream order; siblings are drawn in the order they were stored.
-    const ordered = [...items].sort((a, b) => a.entry.timestamp - b.entry.timestamp || CorrelationIndex.order(a.entry, b.entry))
+    const ordered = [...items].sort((a, b) =>
+      a.entry.timestamp - b.entry.timestamp || CorrelationIndex.order(a.entry, b.entry)
+    )
     const tree = CausationTree.make(ordered, (item) => item.identity)
     const toNode = (node: CausationTree.Node<(typeof ordered)[number]>): TreeNode => ({
       ...node.value.node,
@@ -153,13 +177,73 @@ export const load = (
         ...cycles.map((cycle) => `(in a causation cycle, not drawn: ${cycle.join(" → ")})`)
       ].join("\n")
     } satisfies Loaded
-  }).pipe(Effect.mapError(Database.failed("cannot read the correlation index")))
+  })
+
+const lookup = (id: string, table: string) =>
+  Effect.gen(function*() {
+    yield* Database.requireTables([table], "the correlation index (@herald/replay)")
+    const index = yield* CorrelationIndexSql.make({ table, migrate: false })
+    const entries = yield* index.lookup(id)
+    if (entries.length === 0) {
+      return yield* Effect.fail(CommandError.notFound(`no messages for correlation id ${id} in ${table}`))
+    }
+    return { index, entries }
+  })
 
 /**
- * One message's line: `event OrderPlaced (<id>)`.
+ * The tree of one flow, from the index in `table`. Fails with `NotFound`
+ * when the index holds no message of the correlation id.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const load = (
+  id: string,
+  options?: { readonly table?: string | undefined }
+): Effect.Effect<Loaded, CommandError.CommandError, SqlClient.SqlClient | Database.Database> => {
+  const table = options?.table ?? defaultTable
+  return lookup(id, table).pipe(
+    Effect.flatMap(({ entries }) => build(id, table, entries, undefined)),
+    Effect.mapError(Database.failed("cannot read the correlation index"))
+  )
+}
+
+/**
+ * `load`, with each message's body (and kind) read from its stream by
+ * `Replay.byCorrelation`; a message no longer in its stream has the body
+ * `null`.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const loadWithBodies = (
+  id: string,
+  options?: { readonly table?: string | undefined }
+): Effect.Effect<Loaded, CommandError.CommandError, SqlClient.SqlClient | Database.Database | EventLog.EventLog> => {
+  const table = options?.table ?? defaultTable
+  return lookup(id, table).pipe(
+    Effect.mapError(Database.failed("cannot read the correlation index")),
+    Effect.flatMap(({ entries, index }) =>
+      fetch(id, index).pipe(
+        Effect.mapError((error) =>
+          TransportError.isTransportError(error) ? CommandError.transport(error) : Database.failed("cannot read the correlation index")(error)
+        ),
+        Effect.flatMap((fetched) => build(id, table, entries, fetched))
+      )
+    )
+  )
+}
+
+/**
+ * One message's line: `event OrderPlaced (<id>)`, then with bodies the
+ * body on one line (cut at 120 characters).
  *
  * @since 0.1.0
  * @category formatting
  */
-export const label = (node: Omit<TreeNode, "children">): string =>
-  `${node.kind === null ? "" : `${node.kind} `}${node.type} (${node.messageId})`
+export const label = (node: Omit<TreeNode, "children">): string => {
+  const head = `${node.kind === null ? "" : `${node.kind} `}${node.type} (${node.messageId})`
+  if (!("body" in node)) return head
+  if (node.body === null) return `${head} [no longer in ${node.stream}]`
+  return `${head} ${Format.clip(typeof node.body === "string" ? node.body : JSON.stringify(node.body), 120)}`
+}
