@@ -153,7 +153,7 @@ export const outcome = (order: OrderView.OrderSummary): string => {
 export interface Result {
   /** The orders placed, as the order service holds them. */
   readonly orders: ReadonlyArray<OrderService.Order>
-  /** The same orders in the read model. */
+  /** The same orders in the read model, in the same order. */
   readonly view: ReadonlyArray<OrderView.OrderSummary>
   /** The saga instance of each order, by order id. */
   readonly sagas: ReadonlyMap<string, SagaStore.Instance>
@@ -221,8 +221,10 @@ export const run = (toPlace: ReadonlyArray<OrderService.NewOrder>, options?: { r
     yield* settle(placed, options?.bound)
 
     const ids = new Set(placed.map((o) => o.orderId))
+    // In the order they were placed.
     const current = (yield* service.orders).filter((o) => ids.has(o.orderId))
-    const view = (yield* (yield* OrderView.OrderView).orders).filter((o) => ids.has(o.orderId))
+    const rows = new Map((yield* (yield* OrderView.OrderView).orders).map((o) => [o.orderId, o]))
+    const view = current.flatMap((o) => Option.toArray(Option.fromNullishOr(rows.get(o.orderId))))
     const instances = yield* SagaQuery.list(Checkout.name, { limit: 10_000 })
     const byCorrelation = new Map(instances.map((i) => [i.id, i]))
     const sagas = new Map(

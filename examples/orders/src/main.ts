@@ -3,7 +3,7 @@
  * of each service, and the causation tree of the compensated order.
  *
  * With no setup it runs on the in-memory transport and a SQLite file in a
- * temporary folder (made afresh on every run). `NATS_URL` runs it on NATS
+ * temporary folder of its own (a new one on every run). `NATS_URL` runs it on NATS
  * (credentials as `NatsConnection.layerConfig` reads them: `NATS_TOKEN`,
  * `NATS_USER` / `NATS_PASSWORD`, ...); `DATABASE_URL` on PostgreSQL
  * (`postgres://...`) or on a SQLite file of your choice (a path). The
@@ -48,10 +48,8 @@ const database = (() => {
   }
   let filename = databaseUrl?.replace(/^(sqlite|file):/, "")
   if (filename === undefined) {
-    const dir = path.join(os.tmpdir(), "herald-orders")
-    fs.rmSync(dir, { recursive: true, force: true })
-    fs.mkdirSync(dir, { recursive: true })
-    filename = path.join(dir, "orders.db")
+    // A folder of its own, left in place after the run so that the CLI can open the file.
+    filename = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "herald-orders-")), "orders.db")
   }
   return { name: `SQLite at ${filename}`, url: filename, layer: SqliteClient.layer({ filename }) }
 })()
@@ -81,7 +79,7 @@ const main = Effect.gen(function*() {
   }
 
   const payments = yield* (yield* PaymentService).payments
-  const byStatus = new Map<string, number>()
+  const byStatus = new Map<string, number>(["charged", "refunded", "declined", "awaiting authentication"].map((s) => [s, 0]))
   for (const p of payments.filter((p) => result.orders.some((o) => o.orderId === p.orderId))) {
     byStatus.set(p.status, (byStatus.get(p.status) ?? 0) + 1)
   }

@@ -7,6 +7,7 @@ import { expect } from "@effect/vitest"
 import { CausationTree } from "@herald/identity"
 import { Inbox } from "@herald/inbox"
 import { MetricsHttp } from "@herald/metrics"
+import { Replay } from "@herald/replay"
 import { SagaQuery } from "@herald/saga"
 import { Wait } from "@herald/testing"
 import { DeadLetter, EventLog, Wire } from "@herald/transport"
@@ -165,6 +166,20 @@ export const verify = Effect.gen(function*() {
     "                     └─ event OrderCancelled"
   ])
   for (const e of result.flow) expect(e.identity.correlationId).toBe(order3.correlationId)
+
+  // The order whose payment timed out: the saga's timeout, published to the
+  // stream, is caused by the order and causes the cancellation.
+  const timedOut = yield* Replay.byCorrelation(result.orders[4]!.correlationId)
+  expect(
+    CausationTree.render(CausationTree.make(timedOut.messages.map((m) => m.envelope), (e) => e.identity), (e) => e.type)
+      .split("\n")
+  ).toEqual([
+    "OrderPlaced",
+    "├─ ChargePayment",
+    "└─ herald.saga.StepTimedOut",
+    "   └─ CancelOrder",
+    "      └─ OrderCancelled"
+  ])
 
   // /metrics: every delivery each consumer handled, exactly.
   expect(yield* scrape).toEqual({
