@@ -16,6 +16,7 @@ import { SqliteClient } from "@herald/sql-sqlite"
 import { MemoryTransport } from "@herald/testing"
 import { NatsTransport } from "@herald/transport-nats"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -65,6 +66,8 @@ const pad = (s: string, n: number): string => s.padEnd(n)
 
 const main = Effect.gen(function*() {
   yield* Console.log(`Herald orders example on ${transport.name}, ${database.name}\n`)
+  const timeout = Duration.format(Duration.fromInputUnsafe(App.defaults.paymentTimeout))
+  yield* Console.log(`placing ${App.orders.length} orders (a payment not answered within ${timeout} cancels its order)\n`)
   const result = yield* App.run(App.orders)
 
   for (const order of result.view) {

@@ -23,13 +23,12 @@ import { OrderView } from "../src/OrderView.ts"
 import { PaymentService } from "../src/PaymentService.ts"
 
 /**
- * The application for tests: `/metrics` on a free port; a payment timeout
- * long enough that a charge answered normally is never late, short enough
- * to keep the test quick; timeouts and the read model polled often.
+ * The application for tests: `/metrics` on a free port; the example's
+ * payment timeout (a charge answered normally must never be late, also when
+ * every test suite runs at once); timeouts and the read model polled often.
  */
 export const config: App.Config = {
   ...App.defaults,
-  paymentTimeout: "4 seconds",
   timeoutInterval: "50 millis",
   pollInterval: "50 millis",
   metricsPort: 0
