@@ -200,19 +200,41 @@ const unsettled = (placed: ReadonlyArray<OrderService.Order>) =>
   })
 
 /** Waits until `unsettled` answers nothing, polling every 50 ms, at most `bound`. */
-export const settle = (placed: ReadonlyArray<OrderService.Order>, bound: Duration.Input = "60 seconds") => {
-  const millis = Duration.toMillis(Duration.fromInputUnsafe(bound))
-  let last = "not checked yet"
-  return unsettled(placed).pipe(
-    Effect.tap((open) => Effect.sync(() => void (last = open ?? last))),
+export const settle = (placed: ReadonlyArray<OrderService.Order>, bound: Duration.Input = "60 seconds") =>
+  unsettled(placed).pipe(
     Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (open) => open === undefined }),
     Effect.asVoid,
     Effect.timeoutOrElse({
       duration: bound,
-      orElse: () => Effect.fail(new FlowsUnsettled({ millis, detail: last }))
+      orElse: () =>
+        Effect.flatMap(unsettled(placed), (open) =>
+          Effect.fail(
+            new FlowsUnsettled({ millis: Duration.toMillis(Duration.fromInputUnsafe(bound)), detail: open ?? "settled just now" })
+          ))
     })
   )
+
+/** The read model after a rebuild is not the one kept live. */
+export class RebuildDiffers extends Schema.TaggedError<RebuildDiffers>("example-orders/RebuildDiffers")(
+  "RebuildDiffers",
+  { live: Schema.String, rebuilt: Schema.String }
+) {
+  override get message(): string {
+    return `the read model rebuilt by replay differs from the live one: ${this.rebuilt} instead of ${this.live}`
+  }
 }
+
+/** Rebuilds the read model by replaying the stream; fails with `RebuildDiffers` unless it ends equal. */
+export const rebuildView = Effect.gen(function*() {
+  const view = yield* OrderView.OrderView
+  const live = yield* view.orders
+  const stats = yield* view.rebuild
+  const rebuilt = yield* view.orders
+  if (JSON.stringify(rebuilt) !== JSON.stringify(live)) {
+    return yield* Effect.fail(new RebuildDiffers({ live: JSON.stringify(live), rebuilt: JSON.stringify(rebuilt) }))
+  }
+  return { orders: rebuilt.length, replayed: stats.position }
+})
 
 /** Places `orders` one after the other, waits until their flows settle, and reads what happened. */
 export const run = (toPlace: ReadonlyArray<OrderService.NewOrder>, options?: { readonly bound?: Duration.Input }) =>
