@@ -117,11 +117,8 @@ const main = Effect.gen(function*() {
       `\n${compensated.orderId} was compensated. Its flow, ${result.flow.length} messages (correlation id ${compensated.correlationId}):\n`
     )
     yield* Console.log(result.tree)
-    yield* Console.log(
-      transport.nats
-        ? `\nFollow it with the CLI:\n  DATABASE_URL=${database.url} herald tree ${compensated.correlationId}`
-        : `\nThe correlation index is in ${database.url}; run on NATS to follow a flow with \`herald tree\` (see the README).`
-    )
+    // `herald tree` reads the flow from the correlation index alone: the SQLite file of a run on memory will do.
+    yield* Console.log(`\nFollow it with the CLI:\n  DATABASE_URL=${database.url} herald tree ${compensated.correlationId}`)
   }
 })
 
