@@ -34,8 +34,9 @@ import * as Server from "./internal/natsServer/server.ts"
 
 /**
  * The error of the harness and its reasons: `BinaryNotFound`,
- * `StartTimeout`, `Exited` (the process died while starting), `SpawnFailed`
- * and `Io`. The error's `message` is its reason's.
+ * `StartTimeout`, `Exited` (the process died while starting), `SpawnFailed`,
+ * `Io`, and for a `NatsCluster` `NoLeader`, `UnknownNode` and `InvalidOption`. The error's
+ * `message` is its reason's.
  *
  * @since 0.1.0
  * @category errors
@@ -43,13 +44,16 @@ import * as Server from "./internal/natsServer/server.ts"
 export {
   BinaryNotFound,
   Exited,
+  InvalidOption,
   Io,
   isNatsServerError,
   isNatsServerErrorReason,
   NatsServerError,
   NatsServerErrorReason,
+  NoLeader,
   SpawnFailed,
-  StartTimeout
+  StartTimeout,
+  UnknownNode
 } from "./internal/natsServer/error.ts"
 
 /**

@@ -1,7 +1,7 @@
 /**
  * `@herald/testing`: the Herald test kit. An in-memory `Bus`, `EventLog` and
  * `Topology` with JetStream semantics, message capture, envelope fixtures,
- * causation assertions, a scoped nats-server and bounded waits. This entry
+ * causation assertions, a scoped nats-server and cluster, and bounded waits. This entry
  * imports only `effect`, Herald packages and Node's built-in modules; the
  * conformance suite (`@herald/testing/vitest`) and `TestDatabase`
  * (`@herald/testing/pg`) have entries of their own.
@@ -44,6 +44,14 @@ export * as CausationAssert from "./CausationAssert.ts"
  * @since 0.1.0
  */
 export * as NatsServer from "./NatsServer.ts"
+
+/**
+ * A scoped nats-server cluster for tests: three routed nodes with JetStream,
+ * kill, stop, start and restart of single nodes, and their leaders.
+ *
+ * @since 0.1.0
+ */
+export * as NatsCluster from "./NatsCluster.ts"
 
 /**
  * Bounded waits for conditions that other fibers make true.

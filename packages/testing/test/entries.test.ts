@@ -131,7 +131,7 @@ const loadBuilt = (entry: string): Loaded => {
   }
 }
 
-const mainModules = ["Capture", "CausationAssert", "Fixtures", "MemoryTransport", "NatsServer", "Wait"]
+const mainModules = ["Capture", "CausationAssert", "Fixtures", "MemoryTransport", "NatsCluster", "NatsServer", "Wait"]
 
 describe("entry points", () => {
   it("the main entry's sources import only effect, Herald packages and node: modules", () => {

@@ -22,6 +22,24 @@ export interface ConfigInput {
   readonly auth: Auth | undefined
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined
   readonly debug: boolean
+  /** The server's name (`server_name`), required in a JetStream cluster. */
+  readonly serverName?: string | undefined
+  /** The HTTP monitoring port (`/healthz`, `/jsz`, ...), on `host`. */
+  readonly monitorPort?: number | undefined
+  /** Membership of a cluster: its name, this node's route port and every node's route port. */
+  readonly cluster?: ClusterInput | undefined
+}
+
+/**
+ * The `cluster` block of a node.
+ *
+ * @since 0.1.0
+ */
+export interface ClusterInput {
+  readonly name: string
+  readonly port: number
+  /** The route ports of every node (this one's included: the server skips a route to itself). */
+  readonly routes: ReadonlyArray<number>
 }
 
 /**
@@ -94,6 +112,8 @@ export const render = (input: ConfigInput): string => {
     `host: ${quote(input.host)}`,
     `port: ${input.port}`
   ]
+  if (input.serverName !== undefined) blocks.push(`server_name: ${quote(input.serverName)}`)
+  if (input.monitorPort !== undefined) blocks.push(`http: ${quote(`${input.host}:${input.monitorPort}`)}`)
   if (input.maxPayload !== undefined) blocks.push(`max_payload: ${input.maxPayload}`)
   if (input.debug) blocks.push("debug: true", "trace: true")
   if (input.jetstream) {
@@ -103,6 +123,18 @@ export const render = (input: ConfigInput): string => {
         `  store_dir: ${quote(input.storeDir)}`,
         `  max_memory_store: ${input.maxMemoryStore}`,
         `  max_file_store: ${input.maxFileStore}`,
+        "}"
+      ].join("\n")
+    )
+  }
+  if (input.cluster !== undefined) {
+    const cluster = input.cluster
+    blocks.push(
+      [
+        "cluster {",
+        `  name: ${quote(cluster.name)}`,
+        `  listen: ${quote(`${input.host}:${cluster.port}`)}`,
+        `  routes: [${cluster.routes.map((port) => quote(`nats-route://${input.host}:${port}`)).join(", ")}]`,
         "}"
       ].join("\n")
     )

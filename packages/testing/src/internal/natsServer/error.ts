@@ -135,12 +135,75 @@ export class Io extends Schema.TaggedError<Io>("@herald/testing/NatsServerError/
 }
 
 /**
+ * A cluster had no leader for something within the bound: the JetStream meta
+ * group (`"the JetStream meta group"`), a stream or a consumer.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class NoLeader extends Schema.TaggedError<NoLeader>("@herald/testing/NatsServerError/NoLeader")("NoLeader", {
+  /** What has no leader: `stream ORDERS`, `consumer ORDERS/billing`, `the JetStream meta group`. */
+  of: Schema.String,
+  millis: Schema.Number,
+  /** What the running nodes last said. */
+  detail: Schema.String
+}) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `no leader of ${this.of} within ${this.millis} ms: ${this.detail}`
+  }
+}
+
+/**
+ * An option of the harness is out of range.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidOption extends Schema.TaggedError<InvalidOption>("@herald/testing/NatsServerError/InvalidOption")(
+  "InvalidOption",
+  { detail: Schema.String }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
+ * A cluster operation named a node the cluster does not have.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class UnknownNode extends Schema.TaggedError<UnknownNode>("@herald/testing/NatsServerError/UnknownNode")(
+  "UnknownNode",
+  {
+    node: Schema.Number,
+    size: Schema.Number
+  }
+) {
+  readonly [ReasonTypeId] = ReasonTypeId
+  override get message(): string {
+    return `no node ${this.node} in a cluster of ${this.size} (nodes are numbered 0 to ${this.size - 1})`
+  }
+}
+
+/**
  * The reasons a `NatsServerError` carries.
  *
  * @since 0.1.0
  * @category reasons
  */
-export type NatsServerErrorReason = BinaryNotFound | StartTimeout | Exited | SpawnFailed | Io
+export type NatsServerErrorReason =
+  | BinaryNotFound
+  | StartTimeout
+  | Exited
+  | SpawnFailed
+  | Io
+  | NoLeader
+  | UnknownNode
+  | InvalidOption
 
 /**
  * The schema of the reasons.
@@ -153,8 +216,11 @@ export const NatsServerErrorReason: Schema.Union<[
   typeof StartTimeout,
   typeof Exited,
   typeof SpawnFailed,
-  typeof Io
-]> = Schema.Union([BinaryNotFound, StartTimeout, Exited, SpawnFailed, Io])
+  typeof Io,
+  typeof NoLeader,
+  typeof UnknownNode,
+  typeof InvalidOption
+]> = Schema.Union([BinaryNotFound, StartTimeout, Exited, SpawnFailed, Io, NoLeader, UnknownNode, InvalidOption])
 
 /**
  * The error of the `NatsServer` service: its `message` is the reason's.
