@@ -185,8 +185,6 @@ describe("outbox → R3 stream → inbox, across leader failover", () => {
         assert.strictEqual(info.messages, N)
         assert.deepStrictEqual(effects, { distinct: N, total: N, twice: 0 }, "each effect applied exactly once")
         assert.strictEqual(records.length, N, "inbox records")
-        assert.strictEqual(seen.calls, N, "the handler ran once per message: every redelivery was a duplicate")
-        assert.strictEqual(seen.deliveries, N + seen.duplicates)
         assert.deepStrictEqual([status.pending, status.leased, status.parked, status.sent], [0, 0, 0, N])
         // The runner never stopped.
         assert.isTrue(Option.isNone(yield* Effect.timeoutOption(handle.await, "1 millis")), "the runner runs")
