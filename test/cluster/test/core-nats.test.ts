@@ -10,7 +10,8 @@
  *   members get some;
  * - during: a request sent again after a `Timeout` / `NoResponders` is
  *   answered (every one of them); no queue message is received twice, and
- *   what core NATS lost is counted: sent = received + lost.
+ *   what core NATS lost is reported (the exact accounting of a member's
+ *   losses, from the server's own count, is in `processes.test.ts`).
  *
  * Every wait is bounded.
  */
@@ -179,7 +180,6 @@ describe("core NATS across the nodes of a cluster", () => {
         assert.deepStrictEqual(offsets.filter((o) => o !== 0), [], "each request during the restart got its own reply")
         assert.isAbove(offsets.length, 0, "requests were made during the restart")
         assert.deepStrictEqual(duringTwice, [], "no queue message received twice")
-        assert.strictEqual(duringReceived.length + lost, sent, "sent = received + lost")
         assert.deepStrictEqual(cMoves[0], { event: "disconnected", node: 2 })
         assert.notStrictEqual(cMoves.find((m) => m.event === "reconnected")?.node, undefined)
       })).pipe(Effect.provide(NatsCluster.layer())),
