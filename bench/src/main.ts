@@ -6,7 +6,8 @@
  * - `BENCH_RUNS` counted runs per side (default 5, plus one warm-up each)
  * - `BENCH_SCALE` multiplies every message count (default 1)
  * - `BENCH_STORAGE` `file` (default) or `memory` for the JetStream streams
- * - `BENCH_ONLY` a comma-separated list of case keys (pubsub, request,
+ * - `BENCH_MIN_MS` the least time of a time-bound measurement (default 1000)
+ * - `BENCH_ONLY` a comma-separated list of case keys (envelope, pubsub, request,
  *   append-seq, append-pipe, consume-1, consume-16, consume-1-ackack,
  *   outbox-pg, outbox-sqlite, inbox-pg, saga-pg, replay-seq; saga-memory and
  *   replay-correlation run only when named here)
@@ -35,7 +36,7 @@ import * as Outbox from "./cases/outbox.ts"
 import * as ReplayCase from "./cases/replay.ts"
 import * as SagaCase from "./cases/saga.ts"
 import type { BenchContext, Sizes } from "./context.ts"
-import { type Case, markdown, type Metric, now, type Row, rowOf, runCase, table } from "./harness.ts"
+import { bareRowOf, type Case, markdown, type Metric, now, type Row, rowOf, runCase, table } from "./harness.ts"
 
 const env = (name: string): string | undefined => {
   const v = process.env[name]
@@ -50,7 +51,7 @@ const sizes: Sizes = {
   appendSequential: sized(4_000),
   appendPipelined: sized(20_000),
   window: 256,
-  consume: sized(10_000),
+  consume: sized(150_000),
   outbox: sized(10_000),
   outboxTx: Number(env("BENCH_OUTBOX_TX") ?? "100"),
   outboxMode: env("BENCH_OUTBOX_MODE") === "publish" ? "publish" : "publishAll",
@@ -79,60 +80,71 @@ interface Entry {
   readonly optional?: boolean
 }
 
-const throughput = (name: string): Metric => ({ name, key: "rate", unit: "msgs/s", kind: "throughput" })
+const throughput = (name: string, goal?: string): Metric => ({
+  name,
+  key: "rate",
+  unit: "msgs/s",
+  kind: "throughput",
+  goal
+})
 
 const entries: ReadonlyArray<Entry> = [
-  { key: "pubsub", make: Core.pubsub, metrics: [throughput("core publish+subscribe")] },
+  {
+    key: "envelope",
+    make: Core.envelopeCreation,
+    metrics: [{ name: "envelope creation (Message.root)", key: "us", unit: "µs/msg", kind: "latency", goal: "herald ≤ 3 µs" }]
+  },
+  { key: "pubsub", make: Core.pubsub, metrics: [throughput("core publish+subscribe", "≥ 0.8")] },
   {
     key: "request",
     make: Core.requestReply,
     metrics: [
-      { name: "request/reply p50", key: "p50", unit: "ms", kind: "latency" },
-      { name: "request/reply p99", key: "p99", unit: "ms", kind: "latency" }
+      { name: "request/reply p50", key: "p50", unit: "ms", kind: "latency", goal: "≥ 0.9" },
+      { name: "request/reply p99", key: "p99", unit: "ms", kind: "latency", goal: "≥ 0.8" }
     ]
   },
   {
     key: "append-seq",
     make: (ctx) => JetStream.append(ctx, "sequential"),
-    metrics: [throughput("JetStream append sequential")]
+    metrics: [throughput("JetStream append sequential", "≥ 0.95")]
   },
   {
     key: "append-pipe",
     make: (ctx) => JetStream.append(ctx, "pipelined"),
-    metrics: [throughput(`JetStream append pipelined (${sizes.window} in flight)`)]
+    metrics: [throughput(`JetStream append pipelined (${sizes.window} in flight)`, "≥ 0.9")]
   },
   {
     key: "consume-1",
-    make: (ctx) => JetStream.consume(ctx, 1, "ack"),
-    metrics: [throughput("JetStream consume+ack (herald c=1, raw m.ack)")]
+    make: (ctx) => JetStream.consume(ctx, {}, "ack"),
+    metrics: [throughput("JetStream consume+ack (herald default options, raw m.ack)", "≥ 0.9")]
   },
   {
     key: "consume-16",
-    make: (ctx) => JetStream.consume(ctx, 16, "ack"),
+    make: (ctx) => JetStream.consume(ctx, { concurrency: 16 }, "ack"),
     metrics: [throughput("JetStream consume+ack (herald c=16, raw m.ack)")]
   },
   {
     key: "consume-1-ackack",
-    make: (ctx) => JetStream.consume(ctx, 1, "ackAck"),
-    metrics: [throughput("JetStream consume+ack (herald c=1, raw await m.ackAck)")]
+    make: (ctx) => JetStream.consume(ctx, {}, "ackAck"),
+    metrics: [throughput("JetStream consume+ack (herald default options, raw await m.ackAck)")]
   },
   {
     key: "outbox-pg",
     db: "pg",
     make: (ctx, sql) => Outbox.enqueueRelay(ctx, "pg", sql),
-    metrics: [throughput("outbox enqueue+relay (PostgreSQL)")]
+    metrics: [throughput("outbox enqueue+relay (PostgreSQL)", sizes.outboxMode === "publishAll" ? "≥ 0.8" : "≥ 0.5")]
   },
   {
     key: "outbox-sqlite",
     db: "sqlite",
     make: (ctx, sql) => Outbox.enqueueRelay(ctx, "sqlite", sql),
-    metrics: [throughput("outbox enqueue+relay (SQLite)")]
+    metrics: [throughput("outbox enqueue+relay (SQLite)", sizes.outboxMode === "publishAll" ? "≥ 0.8" : "≥ 0.5")]
   },
   {
     key: "inbox-pg",
     db: "pg",
     make: (ctx, sql) => Inbox.inboxConsume(ctx, sizes.inboxConcurrency, sql),
-    metrics: [throughput("inbox-protected consume (PostgreSQL)")]
+    metrics: [throughput("inbox-protected consume (PostgreSQL)", "≥ 0.5")]
   },
   {
     key: "saga-pg",
@@ -186,7 +198,8 @@ const program = Effect.gen(function*() {
     )
   )
   const nc = yield* Effect.acquireRelease(
-    Effect.promise(() => connect({ servers: server.url, name: "bench-raw" })),
+    // Tuned as Herald's `NatsConnection` is: no async stack traces per request.
+    Effect.promise(() => connect({ servers: server.url, name: "bench-raw", noAsyncTraces: true })),
     (nc) => Effect.promise(() => nc.close())
   )
   const jsm = yield* Effect.promise(() => jetstreamManager(nc))
@@ -230,6 +243,8 @@ const program = Effect.gen(function*() {
     const samples = yield* runCase(entry.make(ctx, sql), sizes.runs)
     for (const metric of entry.metrics) {
       rows.push(rowOf(samples, metric))
+      const bare = bareRowOf(samples, metric)
+      if (bare !== undefined) rows.push(bare)
       if (samples.incomplete) notes.push(`${metric.name}: herald did not finish in time; rate = acked / elapsed`)
     }
   }

@@ -21,7 +21,7 @@ export const inboxConsume = (
   sqlContext: Context.Context<SqlClient.SqlClient>
 ): Case => {
   const n = Math.min(ctx.sizes.inbox, ctx.sizes.consume)
-  const raw = consume(ctx, concurrency, "ack", n).raw
+  const raw = consume(ctx, { concurrency }, "ack", n).raw
   const tag = `inbox_c${concurrency}`
   return {
     title: `inbox-protected consume (pg), ${n} messages, herald Inbox.middleware concurrency ${concurrency}, raw m.ack()`,

@@ -3,16 +3,17 @@
  * `outboxTx` × `Outbox.publish`, `outboxWriters` transactions at once) while
  * a relay (started before the clock) appends them to JetStream; timed from
  * the first commit's start to the moment the relay has appended and marked
- * sent the last one. Raw: nats.js `js.publish` of N messages, 256 in flight,
- * as the pipelined append case.
+ * sent the last one; each message built (`OrderPlaced.root`) inside its
+ * transaction. Raw: nats.js `js.publish` of N messages built per message
+ * (`rawOut`), 256 in flight, as the pipelined append case.
  */
 import { Outbox, OutboxMigrations, OutboxRelay, OutboxSql, OutboxStore } from "@herald/outbox"
-import { type Envelope, EventLog } from "@herald/transport"
+import { EventLog } from "@herald/transport"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type BenchContext, runTimeoutMillis, within, withinEffect } from "../context.ts"
-import { envelopes } from "../fixtures.ts"
+import { OrderPlaced, payloadOf, withIds } from "../fixtures.ts"
 import { type Case, now } from "../harness.ts"
 import { pipelined, rawAppender, withStream } from "./jetstream.ts"
 
@@ -36,9 +37,8 @@ export const enqueueRelay = (
     raw: (run) => {
       const stream = `BENCH_OUTBOX_${dialect}_RAW_${run}`
       const subject = `bench.outbox.${dialect}.raw.${run}.orders`
-      const messages = envelopes(n)
       return withStream(ctx, stream, [`bench.outbox.${dialect}.raw.${run}.>`], Effect.promise(async () => {
-        const send = rawAppender(ctx, messages)
+        const send = rawAppender(ctx)
         const t0 = now()
         await within(runTimeoutMillis, `raw outbox run ${run}`, pipelined(n, ctx.sizes.window, (i) => send(subject, i)))
         const t1 = now()
@@ -51,7 +51,7 @@ export const enqueueRelay = (
       const stream = `BENCH_OUTBOX_${dialect}_HERALD_${run}`
       const subject = `bench.outbox.${dialect}.herald.${run}.orders`
       const table = `bench_outbox_${run}`
-      const batches = chunk(envelopes(n), perTx)
+      const batches = chunk(Array.from({ length: n }, (_, i) => i), perTx)
       return withStream(
         ctx,
         stream,
@@ -66,11 +66,17 @@ export const enqueueRelay = (
             Effect.provideService(EventLog.EventLog, ctx.eventLog)
           )
           const sql = yield* SqlClient.SqlClient
-          const write = (batch: ReadonlyArray<Envelope.Envelope>) =>
+          // Each message built inside the transaction, as an application does.
+          const write = (batch: ReadonlyArray<number>) =>
             sql.withTransaction(
               mode === "publishAll"
-                ? outbox.publishAll(batch.map((envelope) => ({ subject, envelope })))
-                : Effect.forEach(batch, (e) => outbox.publish(subject, e), { discard: true })
+                ? Effect.flatMap(
+                  Effect.forEach(batch, (i) => Effect.map(OrderPlaced.root(payloadOf(i)), (envelope) => ({ subject, envelope }))),
+                  (messages) => outbox.publishAll(messages)
+                )
+                : Effect.forEach(batch, (i) => Effect.flatMap(OrderPlaced.root(payloadOf(i)), (e) => outbox.publish(subject, e)), {
+                  discard: true
+                })
             )
           const t0 = now()
           yield* Effect.forEach(batches, write, { concurrency: writers, discard: true })
@@ -84,6 +90,7 @@ export const enqueueRelay = (
           return { rate: n / ((t2 - t0) / 1000), enqueue: n / ((t1 - t0) / 1000), tail: t2 - t1 }
         })).pipe(
           Effect.provideContext(sqlContext),
+          withIds,
           withinEffect(runTimeoutMillis, `herald outbox run ${run}`),
           Effect.orDie
         )
