@@ -15,8 +15,8 @@
  * @since 0.1.0
  */
 import { IdGenerator, MessageIdentity } from "@herald/identity"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Codec from "./Codec.ts"
@@ -109,29 +109,40 @@ export const make = <const Type extends string, K extends Envelope.Kind, S exten
   const jsonCodec = Schema.toCodecJson(schema)
   const encodeJson = Schema.encodeUnknownEffect(jsonCodec)
   const decodeJson = Schema.decodeUnknownEffect(jsonCodec)
-  const make = (payload: S["Type"], opts: MakeOptions) =>
-    Effect.gen(function*() {
-      const json = yield* Effect.mapError(
-        encodeJson(payload),
-        (e) => TransportError.make(new TransportError.EncodeError({ detail: `${type}: ${e.message}`, cause: e }))
+  const encodeFailure = (e: Schema.SchemaError) =>
+    TransportError.make(new TransportError.EncodeError({ detail: `${type}: ${e.message}`, cause: e }))
+  // Per message: no generator and no extra steps. A Schema without async or
+  // service-using transformations encodes to an `Exit` at once (Effect's
+  // parser is eager), which is read here directly; the time comes from the
+  // fiber's `Clock` unless given.
+  const finish = (
+    json: unknown,
+    opts: MakeOptions
+  ): Effect.Effect<Envelope.Envelope, TransportError.TransportError> => {
+    const bytes = codec.encode(json)
+    if (Result.isFailure(bytes)) {
+      return Effect.fail(
+        TransportError.make(new TransportError.EncodeError({ detail: `${type}: ${bytes.failure}` }))
       )
-      const bytes = codec.encode(json)
-      if (Result.isFailure(bytes)) {
-        return yield* Effect.fail(
-          TransportError.make(new TransportError.EncodeError({ detail: `${type}: ${bytes.failure}` }))
-        )
-      }
-      const occurredAt = opts.occurredAt ?? (yield* Clock.currentTimeMillis)
-      return {
-        identity: opts.identity,
-        type,
-        kind,
-        occurredAt,
-        contentType: codec.contentType,
-        headers: opts.headers ?? {},
-        body: bytes.success
-      } satisfies Envelope.Envelope
-    }) as Effect.Effect<Envelope.Envelope, TransportError.TransportError, S["EncodingServices"]>
+    }
+    const envelope = (occurredAt: number): Envelope.Envelope => ({
+      identity: opts.identity,
+      type,
+      kind,
+      occurredAt,
+      contentType: codec.contentType,
+      headers: opts.headers ?? {},
+      body: bytes.success
+    })
+    return opts.occurredAt !== undefined
+      ? Effect.succeed(envelope(opts.occurredAt))
+      : Effect.clockWith((clock) => Effect.succeed(envelope(clock.currentTimeMillisUnsafe())))
+  }
+  const make = (payload: S["Type"], opts: MakeOptions) => {
+    const encoded = encodeJson(payload)
+    if (Exit.isExit(encoded) && Exit.isSuccess(encoded)) return finish(encoded.value, opts)
+    return Effect.flatMap(Effect.mapError(encoded, encodeFailure), (json) => finish(json, opts))
+  }
   const withoutIdentity = (o: Omit<MakeOptions, "identity"> | undefined) => ({
     occurredAt: o?.occurredAt,
     headers: o?.headers
@@ -141,7 +152,7 @@ export const make = <const Type extends string, K extends Envelope.Kind, S exten
     kind,
     schema,
     codec,
-    make,
+    make: make as Definition<Type, K, S>["make"],
     root: (payload, opts) =>
       Effect.flatMap(MessageIdentity.makeRoot, (identity) => make(payload, { ...withoutIdentity(opts), identity })),
     causedBy: (parent, payload, opts) =>

@@ -2,8 +2,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { IdGenerator, MessageIdentity } from "@herald/identity"
 import { Codec, Envelope, Message, TransportError } from "@herald/transport"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as TestClock from "effect/testing/TestClock"
 
 const OrderPlaced = Message.event("OrderPlaced", Schema.Struct({ orderId: Schema.String, amount: Schema.Number }))
@@ -66,6 +69,35 @@ describe("Message", () => {
       const error = yield* Effect.flip(OrderPlaced.make({ orderId: "o-1", amount: "ten" } as never, { identity }))
       expect(error.reason._tag).toBe("EncodeError")
       expect(error.message).toContain("OrderPlaced")
+    }))
+
+  it.effect("a Schema whose encoding is asynchronous encodes, and its failure is an EncodeError", () =>
+    Effect.gen(function*() {
+      // An encode that does not finish at once: `make` cannot read its result eagerly.
+      const Slow = Message.event(
+        "Slow",
+        Schema.String.pipe(Schema.decodeTo(
+          Schema.String,
+          SchemaTransformation.transformEffect({
+            decode: (s) => Effect.succeed(s),
+            encode: (s, options) =>
+              Effect.flatMap(
+                Effect.yieldNow,
+                () =>
+                  s === "bad"
+                    ? Effect.fail(new SchemaIssue.InvalidValue(Option.some(s), { message: "bad value" }))
+                    : Effect.succeed(s.toUpperCase())
+              )
+          })
+        ))
+      )
+      yield* TestClock.setTime(9_000)
+      const envelope = yield* Slow.make("ok", { identity })
+      expect(JSON.parse(decoder.decode(envelope.body))).toBe("OK")
+      expect(envelope.occurredAt).toBe(9_000)
+      const error = yield* Effect.flip(Slow.make("bad", { identity }))
+      expect(error.reason._tag).toBe("EncodeError")
+      expect(error.message).toContain("Slow")
     }))
 
   it.effect("a body that does not match the Schema is a DecodeError", () =>
