@@ -131,9 +131,14 @@ const makeMonotonic = (): (nowMs: number) => Ids.MessageId => {
   // A fresh counter starts in the lower half of its 12 bits so that at least
   // 2048 ids fit in a millisecond before it overflows.
   const seed = (): number => ((randomByte() << 8) | randomByte()) & 0x7ff
-  const buffer = new Uint8Array(10)
   let lastMs = -1
   let counter = 0
+  // The first 14 characters ("tttttttt-tttt-") depend only on the timestamp:
+  // formatted once per millisecond. The rest is written from the counter and
+  // the pool without an intermediate byte array: the same id `uuidv7(lastMs,
+  // [counter >>> 8, counter & 0xff, ...8 random bytes])` gives.
+  let prefixMs = -1
+  let prefix = ""
   return (nowMs) => {
     const ms = toUint48(nowMs)
     if (ms > lastMs) {
@@ -148,12 +153,17 @@ const makeMonotonic = (): (nowMs: number) => Ids.MessageId => {
         counter = seed()
       }
     }
-    buffer[0] = counter >>> 8
-    buffer[1] = counter & 0xff
-    for (let i = 2; i < 10; i++) {
-      buffer[i] = randomByte()
+    if (prefixMs !== lastMs) {
+      prefixMs = lastMs
+      const high = Math.floor(lastMs / TWO_POW_32)
+      const low = lastMs % TWO_POW_32
+      prefix = HEX[high >>> 8]! + HEX[high & 0xff]! + HEX[low >>> 24]! + HEX[(low >>> 16) & 0xff]! + "-" +
+        HEX[(low >>> 8) & 0xff]! + HEX[low & 0xff]! + "-"
     }
-    return uuidv7(lastMs, buffer)
+    return (prefix + HEX[0x70 | ((counter >>> 8) & 0x0f)]! + HEX[counter & 0xff]! + "-" +
+      HEX[0x80 | (randomByte() & 0x3f)]! + HEX[randomByte()]! + "-" +
+      HEX[randomByte()]! + HEX[randomByte()]! + HEX[randomByte()]! + HEX[randomByte()]! + HEX[randomByte()]! +
+      HEX[randomByte()]!) as Ids.MessageId
   }
 }
 

@@ -87,6 +87,23 @@ describe("IdGenerator", () => {
         expectStrictlyIncreasing([a, b, c])
       }).pipe(Effect.provide(IdGenerator.layer)))
 
+    it.effect("every id is the uuidv7 of its timestamp and bits (the generator's formatting is uuidv7's)", () =>
+      Effect.gen(function*() {
+        const times = [0, 1, 255, 65_536, 0xffff_ffff, 0x1_0000_0000, 1_700_000_000_123, 2 ** 48 - 1] // increasing
+        for (const t of times) {
+          yield* TestClock.setTime(t)
+          for (let i = 0; i < 50; i++) {
+            const id = yield* IdGenerator.next
+            const hex = id.replaceAll("-", "")
+            const bytes = Array.from({ length: 16 }, (_, j) => Number.parseInt(hex.slice(2 * j, 2 * j + 2), 16))
+            const ms = Option.getOrThrow(IdGenerator.unixMillis(id))
+            expect(ms).toBe(t)
+            const random = new Uint8Array([bytes[6]! & 0x0f, bytes[7]!, bytes[8]! & 0x3f, ...bytes.slice(9)])
+            expect(IdGenerator.uuidv7(ms, random)).toBe(id)
+          }
+        }
+      }).pipe(Effect.provide(IdGenerator.layer)))
+
     it.effect("stays increasing when the clock goes back", () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(10_000)
