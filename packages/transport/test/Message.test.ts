@@ -2,7 +2,6 @@ import { describe, expect, it } from "@effect/vitest"
 import { IdGenerator, MessageIdentity } from "@herald/identity"
 import { Codec, Envelope, Message, TransportError } from "@herald/transport"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
@@ -85,7 +84,7 @@ describe("Message", () => {
                 Effect.yieldNow,
                 () =>
                   s === "bad"
-                    ? Effect.fail(new SchemaIssue.InvalidValue(Option.some(s), { message: "bad value" }))
+                    ? Effect.fail(new SchemaIssue.InvalidValue({ message: "bad value" }, s, options))
                     : Effect.succeed(s.toUpperCase())
               )
           })
@@ -98,6 +97,7 @@ describe("Message", () => {
       const error = yield* Effect.flip(Slow.make("bad", { identity }))
       expect(error.reason._tag).toBe("EncodeError")
       expect(error.message).toContain("Slow")
+      expect(error.message).toContain("bad value")
     }))
 
   it.effect("a body that does not match the Schema is a DecodeError", () =>
