@@ -174,7 +174,10 @@ export const make = <const Type extends string, K extends Envelope.Kind, S exten
       }
       const json = codec.decode(envelope.body)
       if (Result.isFailure(json)) return Effect.fail(decodeError(`${type}: body: ${json.failure}`))
-      return Effect.mapError(decodeJson(json.success), (e) => decodeError(`${type}: ${e.message}`, e)) as Effect.Effect<
+      const decoded = decodeJson(json.success)
+      // A Schema that decodes at once gives an `Exit`: a success is returned as it is.
+      if (Exit.isExit(decoded) && Exit.isSuccess(decoded)) return Effect.succeed(decoded.value as S["Type"])
+      return Effect.mapError(decoded, (e) => decodeError(`${type}: ${e.message}`, e)) as Effect.Effect<
         S["Type"],
         TransportError.TransportError,
         S["DecodingServices"]
