@@ -6,8 +6,8 @@
  * `StockReserved`, the N `PaymentCharged` and the N `OrderShipped` replies,
  * each correlated with its order. Every message is one transition that sends
  * one message (a command, or the `OrderConfirmed` of the last step). The
- * phases are N messages apart and a runner holds at most 10 × concurrency
- * unacked deliveries (N is larger), so a reply is delivered only after its
+ * phases are N messages apart and a runner holds at most
+ * `EventLog.defaultMaxAckPending(concurrency)` unacked deliveries (N is larger), so a reply is delivered only after its
  * instance's previous transition committed: the run checks that all 4 × N
  * were applied, none ignored, and N instances completed.
  *
@@ -169,9 +169,10 @@ export const sagaTransitions = (
 ): Case => {
   const n = ctx.sizes.saga
   const total = 4 * n
-  if (n <= 10 * concurrency) {
+  const held = EventLog.defaultMaxAckPending(concurrency)
+  if (n <= held) {
     // A reply could then be handled before its instance's previous transition: the run would not be 4 × N transitions.
-    throw new Error(`the saga row needs more sagas (${n}) than a runner holds deliveries (10 × ${concurrency})`)
+    throw new Error(`the saga row needs more sagas (${n}) than a runner holds deliveries (${held})`)
   }
   return {
     title:

@@ -131,6 +131,18 @@ export interface PullOptions {
 }
 
 /**
+ * The deliveries a `consume` runner holds at once when `maxAckPending` is not
+ * given: 10 × concurrency, at least 100 (what nats.js's own `consume()`
+ * buffers). A smaller bound makes a runner wait for the next pull round trip
+ * every few messages: at concurrency 1 a bound of 10 held it to about half
+ * the rate of a bound of 100 (bench/README.md).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultMaxAckPending = (concurrency: number): number => Math.max(100, 10 * concurrency)
+
+/**
  * Options of `consume`.
  *
  * @since 0.1.0
@@ -139,7 +151,11 @@ export interface PullOptions {
 export interface ConsumeOptions {
   /** Handlers running at once (default 1: in stream order). */
   readonly concurrency?: number | undefined
-  /** Deliveries held by this runner at once, at most the consumer's `maxAckPending` (default 10 × concurrency). */
+  /**
+   * Deliveries held by this runner at once, at most the consumer's
+   * `maxAckPending` (default {@link defaultMaxAckPending}: 10 × concurrency,
+   * at least 100).
+   */
   readonly maxAckPending?: number | undefined
   /** The nak delay after a retryable failure, by delivery count (default: the consumer's backoff, else 1 s doubling to 30 s). */
   readonly nakDelay?: ((deliveryCount: number) => Duration.Input) | undefined

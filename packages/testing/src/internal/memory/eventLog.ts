@@ -10,7 +10,7 @@ import {
   ConsumerPolicy,
   ConsumerState as ConsumerStates,
   type Envelope,
-  type EventLog,
+  EventLog,
   Millis,
   Settlement as Settle,
   Topology,
@@ -262,7 +262,7 @@ export const make = (server: Server): EventLog.EventLog["Service"] => {
       const handlerDeadline = (): number | undefined =>
         deadlineMs === "none" ? undefined : deadlineMs ?? consumer.norm.ackWaitMillis
       const concurrency = Math.max(1, Math.floor(options?.concurrency ?? 1))
-      const clientMax = Math.max(1, Math.floor(options?.maxAckPending ?? 10 * concurrency))
+      const clientMax = Math.max(1, Math.floor(options?.maxAckPending ?? EventLog.defaultMaxAckPending(concurrency)))
       const workers = Math.max(1, Math.min(concurrency, clientMax, consumer.norm.maxAckPending))
       const shutdownMs = Millis.orElse(options?.shutdownTimeout, defaultShutdownMs)
       const nakDelay = options?.nakDelay ??

@@ -49,7 +49,7 @@
  * @since 0.1.0
  * @internal
  */
-import { ConsumerState, type EventLog, Millis, TransportError, Wire } from "@herald/transport"
+import { ConsumerState, EventLog, Millis, TransportError, Wire } from "@herald/transport"
 import { createInbox } from "@nats-io/nats-core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -155,7 +155,7 @@ export const make = (env: Env) =>
         stream,
         consumer,
         override,
-        clientMax: Math.max(1, Math.floor(options?.maxAckPending ?? 10 * concurrency)),
+        clientMax: Math.max(1, Math.floor(options?.maxAckPending ?? EventLog.defaultMaxAckPending(concurrency))),
         nakDelay: options?.nakDelay,
         handlerDeadline: handlerDeadline.success,
         foreign: options?.foreign,
