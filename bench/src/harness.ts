@@ -72,6 +72,12 @@ export const quantile = (xs: ArrayLike<number>, q: number): number => {
 
 export const now = (): number => performance.now()
 
+/** This process's CPU time (user + system) in µs since `from` (a `process.cpuUsage()`). */
+export const cpuMicros = (from: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(from)
+  return used.user + used.system
+}
+
 const fmt = (sample: Sample): string =>
   Object.entries(sample).map(([k, v]) => `${k}=${v >= 100 ? Math.round(v) : v.toFixed(3)}`).join(" ")
 

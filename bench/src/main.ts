@@ -124,6 +124,12 @@ const entries: ReadonlyArray<Entry> = [
     metrics: [throughput("JetStream consume+ack (herald c=16, raw m.ack)")]
   },
   {
+    key: "consume-1-bound10",
+    make: (ctx) => JetStream.consume(ctx, { maxAckPending: 10 }, "ack"),
+    metrics: [throughput("JetStream consume+ack (herald maxAckPending 10, the former default, raw m.ack)")],
+    optional: true
+  },
+  {
     key: "consume-1-ackack",
     make: (ctx) => JetStream.consume(ctx, {}, "ackAck"),
     metrics: [throughput("JetStream consume+ack (herald default options, raw await m.ackAck)")]

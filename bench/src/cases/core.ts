@@ -26,7 +26,7 @@ import {
   sink,
   withIds
 } from "../fixtures.ts"
-import { type Case, minMillis, now, quantile } from "../harness.ts"
+import { type Case, cpuMicros, minMillis, now, quantile } from "../harness.ts"
 
 /** Messages published between two yields to the event loop (both sides). */
 const BATCH = 1_000
@@ -41,7 +41,8 @@ const until = async (done: () => boolean) => {
 /**
  * Messages published in batches of 1,000 until `minMillis` has passed, and
  * counted (parsed, ids read) at a subscriber on the same connection; from
- * the first publish to the last receive.
+ * the first publish to the last receive. `cpu`: this process's CPU µs per
+ * message (both ends of every message are in this process).
  */
 export const pubsub = (ctx: BenchContext): Case => {
   const rawSide = (run: number, bare: boolean) =>
@@ -59,6 +60,7 @@ export const pubsub = (ctx: BenchContext): Case => {
       })
       await nc.flush()
       let sent = 0
+      const c0 = process.cpuUsage()
       const t0 = now()
       while (now() - t0 < minMillis) {
         for (let i = 0; i < BATCH; i++, sent++) {
@@ -72,8 +74,9 @@ export const pubsub = (ctx: BenchContext): Case => {
       }
       await within(runTimeoutMillis, `raw pubsub run ${run} (${received}/${sent} received)`, until(() => received === sent))
       const t1 = now()
+      const cpu = cpuMicros(c0) / sent
       sub.unsubscribe()
-      return { rate: sent / ((t1 - t0) / 1000), n: sent }
+      return { rate: sent / ((t1 - t0) / 1000), n: sent, cpu }
     })
   return {
     title: `core publish + subscribe, batches of ${BATCH} for at least ${minMillis} ms`,
@@ -88,6 +91,7 @@ export const pubsub = (ctx: BenchContext): Case => {
         yield* Effect.forkChild(Stream.runForEach(stream, (r) => Effect.map(heraldIn(r.envelope), () => void received++)))
         let sent = 0
         const publishOne = () => Effect.flatMap(OrderPlaced.root(payloadOf(sent++)), (e) => bus.publish(subject, e))
+        const c0 = process.cpuUsage()
         const t0 = now()
         while (now() - t0 < minMillis) {
           for (let i = 0; i < BATCH; i++) yield* publishOne()
@@ -95,7 +99,7 @@ export const pubsub = (ctx: BenchContext): Case => {
         }
         yield* Effect.promise(() => until(() => received === sent))
         const t1 = now()
-        return { rate: sent / ((t1 - t0) / 1000), n: sent }
+        return { rate: sent / ((t1 - t0) / 1000), n: sent, cpu: cpuMicros(c0) / sent }
       })).pipe(withIds, withinEffect(runTimeoutMillis, `herald pubsub run ${run}`))
   }
 }

@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
 import { type BenchContext, runTimeoutMillis, within, withinEffect } from "../context.ts"
 import { bareIn, bareOut, heraldIn, OrderPlaced, payloadOf, rawIn, rawOf, rawOut, withIds } from "../fixtures.ts"
-import { type Case, minMillis, now } from "../harness.ts"
+import { type Case, cpuMicros, minMillis, now } from "../harness.ts"
 
 /**
  * How long a Herald consume run may take before it stops and reports the
@@ -183,17 +183,18 @@ export const withConsumer = <A, E, R>(
  */
 export const consume = (
   ctx: BenchContext,
-  options: { readonly concurrency?: number },
+  options: { readonly concurrency?: number; readonly maxAckPending?: number },
   rawAck: "ack" | "ackAck",
   /** Messages read per run (the first `n` of the stream); default: as many as `minMillis` takes. */
   n?: number
 ): Case => {
-  const tag = `c${options.concurrency ?? "d"}_${rawAck}`
+  const tag = `c${options.concurrency ?? "d"}_m${options.maxAckPending ?? "d"}_${rawAck}`
   const enough = (count: number, t0: number) => n === undefined ? now() - t0 >= minMillis : count === n
   const rawSide = (run: number, bare: boolean) => {
     const name = `${bare ? "bare" : "raw"}_${tag}_${run}`
     const stream = bare ? CONSUME_BARE_STREAM : CONSUME_STREAM
     return withConsumer(ctx, name, Effect.promise(async () => {
+      const c0 = process.cpuUsage()
       const t0 = now()
       const consumer = await ctx.js.consumers.get(stream, name)
       const messages = await consumer.consume()
@@ -211,12 +212,14 @@ export const consume = (
       const t1 = now()
       await messages.close()
       if (n !== undefined && count !== n) throw new Error(`raw consume: ${count} acked, expected ${n}`)
-      return { rate: count / ((t1 - t0) / 1000), n: count }
+      return { rate: count / ((t1 - t0) / 1000), n: count, cpu: cpuMicros(c0) / count }
     }), stream)
   }
   return {
     title: `JetStream consume + ack, ${n ?? `at least ${minMillis} ms`}, herald ${
-      options.concurrency === undefined ? "default options" : `concurrency ${options.concurrency}`
+      options.concurrency === undefined && options.maxAckPending === undefined
+        ? "default options"
+        : JSON.stringify(options)
     }, raw ${rawAck === "ack" ? "m.ack()" : "await m.ackAck()"}`,
     raw: (run) => rawSide(run, false),
     bare: rawAck === "ack" && n === undefined ? (run) => rawSide(run, true) : undefined,
@@ -225,6 +228,7 @@ export const consume = (
         ctx,
         `herald_${tag}_${run}`,
         Effect.scoped(Effect.gen(function*() {
+          const c0 = process.cpuUsage()
           const t0 = now()
           const handle = yield* ctx.eventLog.consume(
             CONSUME_STREAM,
@@ -240,7 +244,7 @@ export const consume = (
           const t1 = now()
           const complete = n === undefined ? acked > 0 : acked >= n
           // A run that cannot finish in time reports what it did: acked / elapsed.
-          return { rate: acked / ((t1 - t0) / 1000), complete: complete ? 1 : 0, n: acked }
+          return { rate: acked / ((t1 - t0) / 1000), complete: complete ? 1 : 0, n: acked, cpu: cpuMicros(c0) / acked }
         })).pipe(withinEffect(runTimeoutMillis, `herald consume run ${run}`))
       )
   }
