@@ -3,7 +3,7 @@ import { Fixtures } from "@herald/testing"
 import { Wire } from "@herald/transport"
 import { type Msg, MsgHdrsImpl } from "@nats-io/nats-core"
 import * as Result from "effect/Result"
-import { decode } from "../src/internal/bus/wire.ts"
+import { decode, headersOf } from "../src/internal/bus/wire.ts"
 import { rawOf } from "../src/internal/eventlog/message.ts"
 
 const encoder = new TextEncoder()
@@ -45,5 +45,50 @@ describe("received messages with a status line", () => {
     for (const result of [Wire.decodeRaw(rawOf(msg)), decode(msg)]) {
       expect(Result.isFailure(result) && result.failure.message).toBe(`cannot decode: header name "" is not a token`)
     }
+  })
+})
+
+describe("headers read from a received message's bytes", () => {
+  /** As nats.js 3.4 hands a message to a subscription: the bytes in `_rdata`, the block's length in `_msg.hdr`; `headers` parses on access (and throws where nats.js does). */
+  const withBytes = (block: string, body = encoder.encode("{}")): Msg => {
+    const bytes = encoder.encode(block)
+    const data = new Uint8Array(bytes.length + body.length)
+    data.set(bytes)
+    data.set(body, bytes.length)
+    const msg = { _rdata: data, _msg: { hdr: bytes.length }, subject: "orders.placed", data: body }
+    Object.defineProperty(msg, "headers", { get: () => MsgHdrsImpl.decode(bytes), configurable: true })
+    return msg as unknown as Msg
+  }
+  const outcome = (read: () => Result.Result<unknown, { readonly message: string }>) => {
+    const r = Result.try(read)
+    if (Result.isFailure(r)) return { threw: String(r.failure) }
+    const result = r.success
+    return Result.isSuccess(result) ? { ok: result.success } : { failed: result.failure.message }
+  }
+  // Each block read from the bytes and through nats.js's parser gives the same outcome.
+  const blocks = [
+    `NATS/1.0\r\n${herald()}\r\n`,
+    `NATS/1.0\r\n${herald()}X-Extra:  padded value  \r\nX-Extra: second\r\nx-extra: lower\r\n\r\n`,
+    `NATS/1.0\r\n${herald().toLowerCase().replace(/herald-type: [^\r]*/, "herald-type: OrderPlaced")}\r\n`,
+    `NATS/1.0\r\n${herald()}a line without a colon\r\n\r\n`,
+    `NATS/1.0\r\n${herald()}: empty name\r\n\r\n`,
+    `NATS/1.0\r\n${herald()}Bad Name: v\r\n\r\n`,
+    `NATS/1.0\r\n${herald()}Caf\u00e9: v\r\n\r\n`,
+    `NATS/1.0\r\n${herald()}X-Bare-Lf: a\nb\r\n\r\n`,
+    `NATS/1.0 503\r\n${herald()}\r\n`,
+    `NATS/1.0 400 Bad Request\r\n\r\n`,
+    `NATS/1.0\r\n\r\n`,
+    `NATS/1.0\r\nHerald-Message-Id: not-an-id\r\n\r\n`
+  ]
+  it("decode gives what it gives from nats.js's parsed headers, for valid and invalid blocks", () => {
+    for (const block of blocks) {
+      expect(outcome(() => decode(withBytes(block))), JSON.stringify(block)).toEqual(outcome(() => decode(received(block))))
+    }
+  })
+  it("a Herald block read from the bytes never touches nats.js's parser", () => {
+    const msg = withBytes(`NATS/1.0\r\n${herald()}\r\n`)
+    Object.defineProperty(msg, "headers", { get: () => expect.unreachable("msg.headers was read") })
+    expect(Result.isSuccess(decode(msg))).toBe(true)
+    expect(headersOf(msg).get("herald-kind")).toBe("event")
   })
 })

@@ -22,7 +22,7 @@ import * as Stream from "effect/Stream"
 import type * as NatsConnection from "../../NatsConnection.ts"
 import * as Errors from "../errors.ts"
 import { subscribeQueue, subscribeRaw } from "./subscribe.ts"
-import { checkSize, decode, decodeAccepting, header, toHeaders, validateHeaders, validateSubject } from "./wire.ts"
+import { checkSize, decode, decodeAccepting, headersOf, toHeaders, validateHeaders, validateSubject } from "./wire.ts"
 
 const defaultBufferSize = 65_536
 const defaultRequestTimeoutMillis = 5_000
@@ -222,12 +222,13 @@ export const make = Effect.fnUntraced(function*(connection: NatsConnection.NatsC
     request: Envelope.Envelope,
     foreign: Foreign.Options | undefined
   ): Effect.Effect<Envelope.Envelope, TransportError.TransportError> => {
-    const remote = header(reply.headers, Wire.HeaderNames.error)
+    const headers = headersOf(reply)
+    const remote = headers.get(Wire.HeaderNames.error)
     if (remote !== undefined) {
       return Effect.fail(TransportError.make(new TransportError.RemoteError({ subject, detail: remote })))
     }
     const decoded = foreign === undefined
-      ? decode(reply)
+      ? decode(reply, headers)
       : decodeAccepting(reply, foreign, foreignContext(reply, "reply", request.identity))
     return Result.isFailure(decoded) ? Effect.fail(decoded.failure) : Effect.succeed(decoded.success)
   }

@@ -132,19 +132,97 @@ const lookup = (map: ReadonlyMap<string, ReadonlyArray<string>>, name: string): 
 }
 
 /**
- * Decodes a received message into an envelope.
+ * Where nats.js 3.4 keeps a received message's bytes (`_rdata`) and its
+ * header block's length (`_msg.hdr`, -1: none); `test/nats-internals.test.ts`
+ * fails the day that changes.
+ */
+interface MsgInternals {
+  readonly _rdata?: unknown
+  readonly _msg?: { readonly hdr?: unknown }
+}
+
+const blockDecoder = new TextDecoder()
+const headerLine = "NATS/1.0"
+
+/**
+ * The header block of a received message read from its bytes into the map
+ * nats.js's `MsgHdrsImpl.decode` builds (names as written, values trimmed,
+ * every value of a name in order), without its per-line name
+ * canonicalisation and key search. `undefined` when the bytes are not where
+ * nats.js 3.4 keeps them, when there is no block, or when nats.js would read
+ * the block otherwise (a status line, a name outside printable ASCII, which
+ * it refuses, a value with CR or LF): `msg.headers` is read then.
+ */
+const headerMapOf = (msg: Msg): Map<string, Array<string>> | undefined => {
+  const internals = msg as unknown as MsgInternals
+  const data = internals._rdata
+  const hdr = internals._msg?.hdr
+  if (!(data instanceof Uint8Array) || typeof hdr !== "number" || hdr <= 0 || hdr > data.length) return undefined
+  const lines = blockDecoder.decode(data.subarray(0, hdr)).split("\r\n")
+  if (lines[0] !== headerLine) return undefined
+  const map = new Map<string, Array<string>>()
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!
+    if (line === "") continue
+    const colon = line.indexOf(":")
+    // (nats.js skips a line without a colon.)
+    if (colon < 0) continue
+    for (let j = 0; j < colon; j++) {
+      const c = line.charCodeAt(j)
+      if (c < 33 || c > 126) return undefined
+    }
+    const value = line.slice(colon + 1)
+    if (value.includes("\r") || value.includes("\n")) return undefined
+    const name = line.slice(0, colon)
+    const values = map.get(name)
+    if (values === undefined) map.set(name, [value.trim()])
+    else values.push(value.trim())
+  }
+  return map
+}
+
+/**
+ * The headers of a received message, read once: a lookup by name (exact,
+ * then without case; an empty value counts as missing), the names, and the
+ * status of the header block.
  *
  * @internal
  */
-export const decode = (msg: Msg): Result.Result<Envelope.Envelope, TransportError.TransportError> => {
+export interface ReceivedHeaders {
+  readonly get: (name: string) => string | undefined
+  readonly names: () => Iterable<string>
+  readonly status: string | undefined
+}
+
+/**
+ * Reads the headers of a received message: from its bytes when they are
+ * where nats.js 3.4 keeps them ({@link headerMapOf}), else through nats.js's
+ * `msg.headers`.
+ *
+ * @internal
+ */
+export const headersOf = (msg: Msg): ReceivedHeaders => {
+  const fast = headerMapOf(msg)
+  if (fast !== undefined) return { get: (name) => lookup(fast, name), names: () => fast.keys(), status: undefined }
   const h = msg.headers
   const status = statusLine(h)
   if (h instanceof MsgHdrsImpl) {
     const map = h.headers
-    return Wire.decode((name) => lookup(map, name), map.keys(), msg.data, status)
+    return { get: (name) => lookup(map, name), names: () => map.keys(), status }
   }
-  return Wire.decode((name) => header(h, name), h === undefined ? [] : h.keys(), msg.data, status)
+  return { get: (name) => header(h, name), names: () => (h === undefined ? [] : h.keys()), status }
 }
+
+/**
+ * Decodes a received message into an envelope.
+ *
+ * @internal
+ */
+export const decode = (
+  msg: Msg,
+  headers: ReceivedHeaders = headersOf(msg)
+): Result.Result<Envelope.Envelope, TransportError.TransportError> =>
+  Wire.decode(headers.get, headers.names(), msg.data, headers.status)
 
 /**
  * {@link decode}, or, when `foreign` is given and the message has no Herald
