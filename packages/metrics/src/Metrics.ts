@@ -108,7 +108,21 @@ export interface Options {
 export class Collector extends Context.Service<Collector, {
   /** Adds what every running consumer's counts grew by since the last refresh, and sets the lag gauges. */
   readonly refresh: Effect.Effect<void>
+  /** The consumers being run through the instrumented `EventLog` (from when `consume` returned until their scope closes). */
+  readonly consumers: Effect.Effect<ReadonlyArray<RunningConsumer>>
 }>()("@herald/metrics/Collector") {}
+
+/**
+ * A consumer run by `consume` of the instrumented `EventLog`, with its handle.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunningConsumer {
+  readonly stream: string
+  readonly consumer: string
+  readonly handle: EventLog.ConsumerHandle
+}
 
 /**
  * The destination of a subject no `destinations` pattern matches.
@@ -408,7 +422,8 @@ export const instrumentBus = (
 
 /**
  * Instruments an `EventLog`; the returned `refresh` adds the counts the
- * running consumers settled since the last refresh.
+ * running consumers settled since the last refresh, and `consumers` lists
+ * the consumers it runs.
  *
  * @since 0.1.0
  * @category constructors
@@ -421,7 +436,11 @@ export const instrumentEventLog = (
     readonly topology?: Topology.Topology["Service"] | undefined
     readonly lag?: boolean | undefined
   }
-): { readonly eventLog: EventLog.EventLog["Service"]; readonly refresh: Effect.Effect<void> } => {
+): {
+  readonly eventLog: EventLog.EventLog["Service"]
+  readonly refresh: Effect.Effect<void>
+  readonly consumers: Effect.Effect<ReadonlyArray<RunningConsumer>>
+} => {
   const { destinations, record } = options
   const m = metrics
   const tracked = new Set<Tracked>()
@@ -563,7 +582,14 @@ export const instrumentEventLog = (
     info: log.info,
     lag: log.lag
   })
-  return { eventLog, refresh }
+  const consumers = Effect.sync(() => {
+    const running: Array<RunningConsumer> = []
+    for (const t of tracked) {
+      if (t.handle !== undefined) running.push({ stream: t.stream, consumer: t.consumer, handle: t.handle })
+    }
+    return running
+  })
+  return { eventLog, refresh, consumers }
 }
 
 const resolveOptions = (options: Options | undefined) =>
@@ -601,7 +627,7 @@ export const layerEventLog = (
     const log = yield* EventLog.EventLog
     const topology = yield* Effect.serviceOption(Topology.Topology)
     const resolved = yield* resolveOptions(options)
-    const { eventLog, refresh } = instrumentEventLog(log, {
+    const { consumers, eventLog, refresh } = instrumentEventLog(log, {
       ...resolved,
       topology: Option.getOrUndefined(topology),
       lag: options?.lag
@@ -610,7 +636,7 @@ export const layerEventLog = (
     if (interval !== "none") {
       yield* Effect.forkScoped(Effect.repeat(refresh, Schedule.spaced(Duration.fromInputUnsafe(interval))))
     }
-    return Context.make(EventLog.EventLog, eventLog).pipe(Context.add(Collector, Collector.of({ refresh })))
+    return Context.make(EventLog.EventLog, eventLog).pipe(Context.add(Collector, Collector.of({ refresh, consumers })))
   }))
 
 /**

@@ -30,8 +30,9 @@
  *
  * @since 0.1.0
  */
-import { TransportError } from "@herald/transport"
+import { type EventLog, TransportError } from "@herald/transport"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -43,6 +44,7 @@ import * as Layer from "effect/Layer"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import * as Http from "node:http"
 import type * as Net from "node:net"
+import * as LagMonitor from "./LagMonitor.ts"
 import * as Metrics from "./Metrics.ts"
 import * as MetricsError from "./MetricsError.ts"
 
@@ -105,6 +107,200 @@ export const fromHealthReport = <E, R>(
     Effect.map(report, (r) => {
       const ok = r.status === "ok" || (r.status === "degraded" && options?.degradedIsReady !== false)
       return { ok, detail: r.status }
+    })
+  )
+
+const seconds = (millis: number): string => `${Math.round(millis / 100) / 10} s`
+
+/**
+ * Options of {@link consumers} and {@link consumerHandles}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumerCheckOptions {
+  /** The check's name (default `consumers`). */
+  readonly name?: string | undefined
+  /**
+   * How long a runner may be `Recovering` and still count as ready (default
+   * 0: a recovering runner is not ready). A short grace keeps a reconnect
+   * or a consumer lookup from flapping `/readyz`.
+   */
+  readonly recoveringGrace?: Duration.Input | undefined
+}
+
+/**
+ * Why one runner is not ready, or `undefined` when it is: `Failed`,
+ * `Stalled`, and `Recovering` for longer than `graceMillis`.
+ */
+const unready = (
+  c: Metrics.RunningConsumer,
+  state: EventLog.ConsumerState,
+  now: number,
+  graceMillis: number
+): string | undefined => {
+  const who = `${c.stream}/${c.consumer}`
+  switch (state._tag) {
+    case "Running":
+      return undefined
+    case "Recovering":
+      return now - state.since < graceMillis
+        ? undefined
+        : `${who} recovering for ${seconds(now - state.since)} (${state.reason}: ${state.detail})`
+    case "Stalled":
+      return `${who} stalled for ${seconds(now - state.since)}: ${state.detail}` +
+        (state.overdue > 1 ? ` (${state.overdue} handlers past their deadline)` : "")
+    case "Failed":
+      return `${who} failed: ${TransportError.describe(state.error)}`
+  }
+}
+
+const consumersCheck = <E, R>(
+  running: Effect.Effect<ReadonlyArray<Metrics.RunningConsumer>, E, R>,
+  options: ConsumerCheckOptions | undefined
+): Check<R> => {
+  const graceMillis = Duration.toMillis(Duration.fromInputUnsafe(options?.recoveringGrace ?? 0))
+  return check(
+    options?.name ?? "consumers",
+    Effect.gen(function*() {
+      const all = yield* running
+      const now = yield* Clock.currentTimeMillis
+      const problems: Array<string> = []
+      for (const c of all) {
+        const why = unready(c, yield* c.handle.state, now, graceMillis)
+        if (why !== undefined) problems.push(why)
+      }
+      return problems.length === 0
+        ? { ok: true, detail: `${all.length} running` }
+        : { ok: false, detail: problems.join("; ") }
+    })
+  )
+}
+
+/**
+ * A readiness check over every consumer runner started through the
+ * instrumented `EventLog` of `Metrics.layer` (its `Collector`): not ready
+ * while one of them is `Stalled` (a handler past its deadline has not
+ * stopped), `Failed`, or `Recovering` (for longer than `recoveringGrace`).
+ * The detail names each such consumer (`stream/consumer`) and says why;
+ * when all run, it is their number (`2 running`). Idle runners are ready:
+ * idle is a warning, not a fault.
+ *
+ * ```ts
+ * const server = MetricsHttp.layer({ port: 9464, checks: [MetricsHttp.consumers({ recoveringGrace: "10 seconds" })] })
+ * ```
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const consumers = (options?: ConsumerCheckOptions): Check<Metrics.Collector> =>
+  consumersCheck(Effect.flatMap(Metrics.Collector, (c) => c.consumers), options)
+
+/**
+ * The check of {@link consumers} over handles the application keeps itself
+ * (without `Metrics.layer`), or any effect listing them.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const consumerHandles = <E = never, R = never>(
+  handles: ReadonlyArray<Metrics.RunningConsumer> | Effect.Effect<ReadonlyArray<Metrics.RunningConsumer>, E, R>,
+  options?: ConsumerCheckOptions
+): Check<R> => consumersCheck(Effect.isEffect(handles) ? handles : Effect.succeed(handles), options)
+
+/**
+ * Options of {@link outbox}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutboxCheckOptions<E, R> {
+  /** The check's name (default `outbox`). */
+  readonly name?: string | undefined
+  /** The status to read, such as `Outbox.status` of `@herald/outbox`. */
+  readonly status: Effect.Effect<Metrics.OutboxStatus, E, R>
+  /**
+   * The longest the oldest pending message may wait before the relay counts
+   * as stuck (not ready).
+   */
+  readonly maxOldestAge: Duration.Input
+}
+
+/**
+ * A readiness check of an outbox relay: not ready when the oldest message
+ * not yet sent has waited longer than `maxOldestAge` (the relay is stuck,
+ * down, or cannot append), or when the status cannot be read. The detail
+ * gives the pending count and the oldest age.
+ *
+ * ```ts
+ * import { Outbox } from "@herald/outbox"
+ *
+ * const relay = MetricsHttp.outbox({ status: Outbox.status, maxOldestAge: "1 minute" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const outbox = <E, R>(options: OutboxCheckOptions<E, R>): Check<R> => {
+  const limit = Duration.toMillis(Duration.fromInputUnsafe(options.maxOldestAge))
+  return check(
+    options.name ?? "outbox",
+    Effect.map(options.status, (s) => {
+      const detail = s.pending === 0
+        ? "0 pending"
+        : `${s.pending} pending, the oldest for ${seconds(s.oldestPendingAgeMillis)} (limit ${seconds(limit)})`
+      return { ok: s.pending === 0 || s.oldestPendingAgeMillis <= limit, detail }
+    })
+  )
+}
+
+/**
+ * Options of {@link lag}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LagCheckOptions {
+  /** The check's name (default `lag`). */
+  readonly name?: string | undefined
+  /**
+   * `alerting` (default): not ready while the monitor alerts for a consumer
+   * (above its threshold for its `for`, not cleared yet). `above`: not ready
+   * as soon as the last read is above a threshold.
+   */
+  readonly when?: "alerting" | "above" | undefined
+}
+
+/**
+ * A readiness check over the `LagMonitor` of the context: not ready while a
+ * watched consumer's lag is over its threshold (see `when`). The detail names
+ * each such consumer with its last lag read. A consumer whose lag could not
+ * be read neither fails nor passes the check (the monitor logs and counts
+ * the failed reads).
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const lag = (options?: LagCheckOptions): Check<LagMonitor.LagMonitor> =>
+  check(
+    options?.name ?? "lag",
+    Effect.map(LagMonitor.state, (states) => {
+      const above = states.filter((s) =>
+        options?.when === "above" ? s.aboveSince !== undefined : s.alerting
+      )
+      if (above.length === 0) return { ok: true, detail: `${states.length} under threshold` }
+      return {
+        ok: false,
+        detail: above.map((s) => {
+          const limits = [
+            s.threshold.pending === undefined ? undefined : `pending ${s.lag?.pending ?? "?"} (limit ${s.threshold.pending})`,
+            s.threshold.ackPending === undefined
+              ? undefined
+              : `ack pending ${s.lag?.ackPending ?? "?"} (limit ${s.threshold.ackPending})`
+          ].filter((x) => x !== undefined)
+          return `${s.stream}/${s.consumer} lagging: ${limits.join(", ")}`
+        }).join("; ")
+      }
     })
   )
 
