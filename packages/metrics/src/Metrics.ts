@@ -76,6 +76,7 @@ import * as Predicate from "effect/Predicate"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as MetricsError from "./MetricsError.ts"
 import * as Semconv from "./Semconv.ts"
 
 /**
@@ -351,17 +352,31 @@ const deadLetterKind = (
   return TransportError.isRetryable(error) ? "max_deliver" : "non_retryable"
 }
 
-const compilePatterns = (
+/**
+ * Compiles the `destinations` option (of {@link layer} and of `Tracing`):
+ * a pattern that is not a valid subject pattern is a `MetricsError`
+ * `InvalidOptions` naming it and saying why.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const compileDestinations = (
   patterns: ReadonlyArray<string>
-): Effect.Effect<ReadonlyArray<SubjectPattern.SubjectPattern>, TransportError.TransportError> =>
-  Effect.forEach(patterns, (p) => {
+): Result.Result<ReadonlyArray<SubjectPattern.SubjectPattern>, MetricsError.MetricsError> => {
+  const compiled: Array<SubjectPattern.SubjectPattern> = []
+  for (const p of patterns) {
     const r = SubjectPattern.make(p)
-    return Result.isSuccess(r)
-      ? Effect.succeed(r.success)
-      : Effect.fail(
-        TransportError.make(new TransportError.InvalidSubject({ subject: p, detail: r.failure.message, cause: r.failure }))
-      )
-  })
+    if (Result.isFailure(r)) {
+      return Result.fail(MetricsError.make(
+        new MetricsError.InvalidOptions({
+          detail: `destinations: ${JSON.stringify(p)} is not a valid subject pattern: ${r.failure.message}`
+        })
+      ))
+    }
+    compiled.push(r.success)
+  }
+  return Result.succeed(compiled)
+}
 
 /**
  * The destination of a subject: the first pattern that matches it, else
@@ -594,7 +609,7 @@ export const instrumentEventLog = (
 
 const resolveOptions = (options: Options | undefined) =>
   Effect.gen(function*() {
-    const destinations = yield* compilePatterns(options?.destinations ?? [])
+    const destinations = yield* Effect.fromResult(compileDestinations(options?.destinations ?? []))
     const context = yield* Effect.context<never>()
     return { destinations, record: makeRecorder(context) }
   })
@@ -607,7 +622,7 @@ const resolveOptions = (options: Options | undefined) =>
  */
 export const layerBus = (
   options?: Options
-): Layer.Layer<Bus.Bus, TransportError.TransportError, Bus.Bus> =>
+): Layer.Layer<Bus.Bus, MetricsError.MetricsError, Bus.Bus> =>
   Layer.effect(Bus.Bus)(Effect.gen(function*() {
     const bus = yield* Bus.Bus
     const resolved = yield* resolveOptions(options)
@@ -622,7 +637,7 @@ export const layerBus = (
  */
 export const layerEventLog = (
   options?: Options
-): Layer.Layer<EventLog.EventLog | Collector, TransportError.TransportError, EventLog.EventLog> =>
+): Layer.Layer<EventLog.EventLog | Collector, MetricsError.MetricsError, EventLog.EventLog> =>
   Layer.effectContext(Effect.gen(function*() {
     const log = yield* EventLog.EventLog
     const topology = yield* Effect.serviceOption(Topology.Topology)
@@ -648,7 +663,7 @@ export const layerEventLog = (
  */
 export const layer = (
   options?: Options
-): Layer.Layer<Bus.Bus | EventLog.EventLog | Collector, TransportError.TransportError, Bus.Bus | EventLog.EventLog> =>
+): Layer.Layer<Bus.Bus | EventLog.EventLog | Collector, MetricsError.MetricsError, Bus.Bus | EventLog.EventLog> =>
   Layer.merge(layerBus(options), layerEventLog(options))
 
 /**

@@ -58,7 +58,7 @@
  *
  * @since 0.1.0
  */
-import { type SubjectError, SubjectPattern } from "@herald/subject"
+import { SubjectPattern } from "@herald/subject"
 import { Bus, type Envelope, EventLog, TraceContext, Wire } from "@herald/transport"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -67,6 +67,8 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
+import * as Metrics from "./Metrics.ts"
+import type * as MetricsError from "./MetricsError.ts"
 import * as Semconv from "./Semconv.ts"
 
 /**
@@ -95,20 +97,13 @@ export const otherDestination = "(other)"
 /** The destination namer: the first matching pattern, else `(other)`. */
 type Namer = (subject: string) => string
 
-const namer = (options: Options | undefined): Result.Result<Namer, SubjectError.SubjectError> => {
-  const patterns: Array<SubjectPattern.SubjectPattern> = []
-  for (const p of options?.destinations ?? []) {
-    const pattern = SubjectPattern.make(p)
-    if (Result.isFailure(pattern)) return Result.fail(pattern.failure)
-    patterns.push(pattern.success)
-  }
-  return Result.succeed((subject) => {
+const namer = (options: Options | undefined): Result.Result<Namer, MetricsError.MetricsError> =>
+  Result.map(Metrics.compileDestinations(options?.destinations ?? []), (patterns) => (subject) => {
     for (const pattern of patterns) {
       if (SubjectPattern.matches(pattern, subject)) return pattern
     }
     return otherDestination
   })
-}
 
 const identityAttributes = (
   messageId: string | undefined,
@@ -245,7 +240,7 @@ const isDelivery = (message: Bus.Incoming): message is EventLog.Delivery =>
 export const bus = (
   self: Bus.Bus["Service"],
   options?: Options
-): Result.Result<Bus.Bus["Service"], SubjectError.SubjectError> =>
+): Result.Result<Bus.Bus["Service"], MetricsError.MetricsError> =>
   Result.map(namer(options), (destinationOf) => ({
     publish: (subject, envelope) => {
       const destination = destinationOf(subject)
@@ -328,7 +323,7 @@ const withRawContext = (message: Wire.RawMessage, context: Readonly<Record<strin
 export const eventLog = (
   self: EventLog.EventLog["Service"],
   options?: Options
-): Result.Result<EventLog.EventLog["Service"], SubjectError.SubjectError> =>
+): Result.Result<EventLog.EventLog["Service"], MetricsError.MetricsError> =>
   Result.map(namer(options), (destinationOf) => ({
     ...self,
     append: (subject, envelope, appendOptions) =>
@@ -386,25 +381,25 @@ export const eventLog = (
   }))
 
 /**
- * Wraps the `Bus` of the context (see `bus`). Fails with a `SubjectError`
- * when one of `destinations` is not a valid pattern.
+ * Wraps the `Bus` of the context (see `bus`). Fails with a `MetricsError`
+ * (`InvalidOptions`) when one of `destinations` is not a valid pattern.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerBus = (options?: Options): Layer.Layer<Bus.Bus, SubjectError.SubjectError, Bus.Bus> =>
+export const layerBus = (options?: Options): Layer.Layer<Bus.Bus, MetricsError.MetricsError, Bus.Bus> =>
   Layer.effect(Bus.Bus, Effect.flatMap(Effect.service(Bus.Bus), (inner) => Effect.fromResult(bus(inner, options))))
 
 /**
  * Wraps the `EventLog` of the context (see `eventLog`). Fails with a
- * `SubjectError` when one of `destinations` is not a valid pattern.
+ * `MetricsError` (`InvalidOptions`) when one of `destinations` is not a valid pattern.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerEventLog = (
   options?: Options
-): Layer.Layer<EventLog.EventLog, SubjectError.SubjectError, EventLog.EventLog> =>
+): Layer.Layer<EventLog.EventLog, MetricsError.MetricsError, EventLog.EventLog> =>
   Layer.effect(
     EventLog.EventLog,
     Effect.flatMap(Effect.service(EventLog.EventLog), (inner) => Effect.fromResult(eventLog(inner, options)))
@@ -420,5 +415,5 @@ export const layerEventLog = (
  */
 export const layer = (
   options?: Options
-): Layer.Layer<Bus.Bus | EventLog.EventLog, SubjectError.SubjectError, Bus.Bus | EventLog.EventLog> =>
+): Layer.Layer<Bus.Bus | EventLog.EventLog, MetricsError.MetricsError, Bus.Bus | EventLog.EventLog> =>
   Layer.merge(layerBus(options), layerEventLog(options))

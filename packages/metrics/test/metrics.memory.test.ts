@@ -12,7 +12,7 @@ import * as HttpServer from "effect/http/HttpServer"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as TestClock from "effect/testing/TestClock"
-import { Metrics, MetricsError, MetricsHttp } from "../src/index.ts"
+import { Metrics, MetricsError, MetricsHttp, Tracing } from "../src/index.ts"
 import * as Net from "node:net"
 import { checkWorkload, destinations, get, scrape, select, total, workload } from "./workload.ts"
 
@@ -158,7 +158,15 @@ describe("Metrics on the memory transport", () => {
       const pattern = yield* Effect.flip(
         Layer.build(Metrics.layer({ destinations: ["orders..placed"] }).pipe(Layer.provide(MemoryTransport.layer)))
       )
-      assert.strictEqual(pattern.reason._tag, "InvalidSubject")
+      assert.isTrue(MetricsError.isMetricsError(pattern))
+      assert.strictEqual(pattern.reason._tag, "InvalidOptions")
+      assert.match(pattern.message, /^invalid metrics options: destinations: "orders\.\.placed" is not a valid subject pattern: /)
+      const traced = yield* Effect.flip(
+        Layer.build(Tracing.layer({ destinations: ["orders.>", "orders.>.x"] }).pipe(Layer.provide(MemoryTransport.layer)))
+      )
+      assert.isTrue(MetricsError.isMetricsError(traced))
+      assert.strictEqual(traced.reason._tag, "InvalidOptions")
+      assert.match(traced.message, /^invalid metrics options: destinations: "orders\.>\.x" is not a valid subject pattern: /)
     }).pipe(Effect.scoped))
 
   it.effect("a port in use is ListenFailed", () =>
