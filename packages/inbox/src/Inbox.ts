@@ -40,6 +40,14 @@
  * Query what was processed with `processed`, `record` and `records`;
  * delete old records with `cleanup` or `retention`.
  *
+ * Every duplicate the middleware skips is counted in the `Metric` counter
+ * `herald.inbox.duplicates` ({@link duplicates}) of the context's metric
+ * registry, with `messaging.system` = `nats`,
+ * `messaging.destination.name` = the stream and
+ * `messaging.consumer.group.name` = the name records are kept under: any
+ * exporter of effect's metrics (the Prometheus endpoint of
+ * `@herald/metrics`, OpenTelemetry) shows it.
+ *
  * @since 0.1.0
  */
 import { type EventLog, type Handler, Millis } from "@herald/transport"
@@ -47,6 +55,7 @@ import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
@@ -94,6 +103,29 @@ const logDuplicate = (delivery: EventLog.Delivery) =>
   )
 
 /**
+ * `herald.inbox.duplicates`: deliveries the middleware skipped because the
+ * consumer had processed their message already (incremented once per
+ * skipped delivery, whatever `onDuplicate` does).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const duplicates: Metric.Counter<number> = Metric.counter("herald.inbox.duplicates", {
+  description: "Deliveries the inbox skipped because their message was processed already.",
+  incremental: true
+})
+
+const countDuplicate = (delivery: EventLog.Delivery, consumer: string): Effect.Effect<void> =>
+  Metric.update(
+    Metric.withAttributes(duplicates, {
+      "messaging.system": "nats",
+      "messaging.destination.name": delivery.stream,
+      "messaging.consumer.group.name": consumer
+    }),
+    1
+  )
+
+/**
  * The inbox middleware for `EventLog` handlers: runs the handler through the
  * `InboxStore` of the context, once per (consumer, message id). A duplicate
  * skips the handler and succeeds, so the runner acks it. See the module
@@ -122,7 +154,10 @@ export const middleware = (options?: MiddlewareOptions): <In extends EventLog.De
       : InboxStore.InboxStore.use((store) =>
         Effect.flatMap(
           store.run(entryOf(delivery, consumer), Effect.suspend(() => handler(delivery))),
-          (outcome) => outcome === "duplicate" ? onDuplicate(delivery) : Effect.void
+          (outcome) =>
+            outcome === "duplicate"
+              ? Effect.andThen(countDuplicate(delivery, consumer ?? delivery.consumer), onDuplicate(delivery))
+              : Effect.void
         )
       )
 }

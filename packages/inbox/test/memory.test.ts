@@ -8,6 +8,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as TestClock from "effect/testing/TestClock"
 import { Inbox, InboxMemory, InboxStore } from "../src/index.ts"
 import { boom, envelope, idOf, lagOf } from "./helpers.ts"
@@ -44,6 +45,41 @@ describe("InboxMemory", () => {
       assert.strictEqual(store.guarantee, "markAfterSuccess")
       assert.strictEqual(store.kind, "memory")
     }).pipe(Effect.provide(Live)))
+
+  it.effect("each skipped duplicate is counted in herald.inbox.duplicates, per stream and record name", () =>
+    Effect.gen(function*() {
+      yield* Topology.ensure({
+        streams: [{ name: "S", subjects: ["s.>"], duplicateWindow: "50 millis" }, Topology.deadLetterStream()],
+        consumers: [{ stream: "S", name: "c" }, { stream: "S", name: "d" }]
+      })
+      const log = yield* EventLog.EventLog
+      // Message 1 stored three times, message 2 twice, message 3 once: 3 duplicates for each consumer.
+      for (const n of [1, 2, 3]) yield* log.append("s.x", envelope(n))
+      yield* TestClock.adjust("80 millis")
+      for (const n of [1, 2]) yield* log.append("s.x", envelope(n))
+      yield* TestClock.adjust("80 millis")
+      yield* log.append("s.x", envelope(1))
+      let applied = 0
+      const handler = () => Effect.sync(() => void applied++)
+      let notified = 0
+      const c = yield* log.consume("S", "c", Inbox.middleware({ onDuplicate: () => Effect.sync(() => void notified++) })(handler))
+      const d = yield* log.consume("S", "d", Inbox.middleware({ consumer: "projector" })(handler))
+      yield* Wait.until(Effect.zip(c.stats, d.stats), ([a, b]) => a.acked === 6 && b.acked === 6, "all acked", {
+        advance: TestClock.adjust
+      })
+      assert.strictEqual(applied, 6)
+      assert.strictEqual(notified, 3)
+      const count = (group: string) =>
+        Effect.map(
+          Metric.value(Metric.withAttributes(Inbox.duplicates, {
+            "messaging.system": "nats",
+            "messaging.destination.name": "S",
+            "messaging.consumer.group.name": group
+          })),
+          (state) => state.count
+        )
+      assert.deepStrictEqual([yield* count("c"), yield* count("projector"), yield* count("d")], [3, 3, 0])
+    }).pipe(Effect.provide(Live), Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it.effect("concurrent deliveries of one message are serialized: the second waits, then is a duplicate", () =>
     Effect.gen(function*() {

@@ -29,8 +29,10 @@ export const Metrics = {
   lagRedelivered: "herald.consumer.lag.redelivered",
   outboxPending: "herald.outbox.pending",
   outboxOldestAge: "herald.outbox.oldest_age",
+  /** Counted by `Inbox.middleware` of `@herald/inbox` (`Inbox.duplicates`). */
   inboxDuplicates: "herald.inbox.duplicates",
-  sagaInstances: "herald.saga.instances"
+  /** Counted by the saga engine of `@herald/saga` (`SagaEngine.transitions`). */
+  sagaTransitions: "herald.saga.transitions"
 } as const
 
 /**
@@ -51,7 +53,10 @@ export const Attributes = {
   causationId: "herald.causation_id",
   messageType: "herald.message.type",
   errorType: "error.type",
-  reason: "herald.dead_letter.reason"
+  reason: "herald.dead_letter.reason",
+  sagaName: "herald.saga.name",
+  sagaStatus: "herald.saga.status",
+  sagaPreviousStatus: "herald.saga.status.previous"
 } as const
 
 /**

@@ -24,7 +24,9 @@ describe("the Grafana dashboard", () => {
       "Consumer lag",
       "Dead letters and redeliveries (per hour)",
       "Outbox backlog",
-      "Outbox oldest pending age"
+      "Outbox oldest pending age",
+      "Inbox duplicates skipped (per hour)",
+      "Saga transitions per second"
     ])
   })
 

@@ -33,6 +33,11 @@
  * transition that commits takes effect, so handlers must keep their effects
  * in the transition they return.
  *
+ * Every committed transition is counted in the `Metric` counter
+ * `herald.saga.transitions` ({@link transitions}) of the context's metric
+ * registry, by saga and by status before and after; duplicates, stale
+ * timeouts, ignored messages and lost conflicts are not.
+ *
  * @since 0.1.0
  */
 import { MessageIdentity } from "@herald/identity"
@@ -40,6 +45,7 @@ import { Subject } from "@herald/subject"
 import { type Envelope, type Message, TraceContext, TransportError, Wire } from "@herald/transport"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import { deterministicId } from "./internal/ids.ts"
@@ -212,6 +218,32 @@ const buildTimeouts = <S, E, R>(
     return out
   })
 
+/**
+ * `herald.saga.transitions`: transitions committed, with
+ * `herald.saga.name`, `herald.saga.status.previous` (the status before, or
+ * `none` for the transition that created the instance) and
+ * `herald.saga.status` (the status after). Instances started are the
+ * transitions from `none`; instances that ended are those to a final
+ * status.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const transitions: Metric.Counter<number> = Metric.counter("herald.saga.transitions", {
+  description: "Saga transitions committed, by saga and status before and after.",
+  incremental: true
+})
+
+const countTransition = (saga: string, from: SagaStore.Status | "none", to: SagaStore.Status): Effect.Effect<void> =>
+  Metric.update(
+    Metric.withAttributes(transitions, {
+      "herald.saga.name": saga,
+      "herald.saga.status.previous": from,
+      "herald.saga.status": to
+    }),
+    1
+  )
+
 const apply = <S, E, R>(
   saga: Saga.Saga<S, E, R>,
   entry: Saga.On<S, E, R>,
@@ -292,6 +324,7 @@ const apply = <S, E, R>(
         fired: trigger.fired?.token
       })
       if (result === "committed") {
+        yield* countTransition(saga.name, Option.isNone(loaded) ? "none" : status, nextStatus)
         if (outgoing.length > 0) {
           yield* Effect.catchCause(
             store.flush,

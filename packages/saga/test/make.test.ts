@@ -10,6 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -78,6 +79,35 @@ describe("Saga.make (memory)", () => {
       const history = yield* SagaStore.SagaStore.use((s) => s.history("ledger", "a-1"))
       assert.deepStrictEqual(history.map((h) => h.version), [1, 2, 3])
     }).pipe(Effect.provide(Live)))
+
+  it.effect("committed transitions are counted in herald.saga.transitions by status before and after; others are not", () =>
+    Effect.gen(function*() {
+      const opened = yield* Opened.root({ account: "m-1" })
+      const source = { subject: "ledger.evt" }
+      yield* SagaEngine.handle(ledger, opened, source)
+      yield* SagaEngine.handle(ledger, opened, source) // a duplicate: not counted
+      for (const amount of [1, 2]) yield* SagaEngine.handle(ledger, yield* Credited.root({ account: "m-1", amount }), source)
+      // A credit for an account never opened is ignored: not counted.
+      const ignored = yield* SagaEngine.handle(ledger, yield* Credited.root({ account: "m-9", amount: 1 }), source)
+      assert.strictEqual(ignored._tag, "Ignored")
+      yield* SagaEngine.handle(ledger, yield* Closed.root({ account: "m-1" }), source)
+      yield* SagaEngine.handle(ledger, yield* Opened.root({ account: "m-2" }), source)
+      const count = (from: string, to: string) =>
+        Effect.map(
+          Metric.value(Metric.withAttributes(SagaEngine.transitions, {
+            "herald.saga.name": "ledger",
+            "herald.saga.status.previous": from,
+            "herald.saga.status": to
+          })),
+          (state) => state.count
+        )
+      assert.deepStrictEqual(
+        [yield* count("none", "running"), yield* count("running", "running"), yield* count("running", "completed")],
+        [2, 2, 1]
+      )
+      const all = (yield* Metric.snapshot).filter((m) => m.id === "herald.saga.transitions")
+      assert.strictEqual(all.reduce((n, m) => n + (m.state as Metric.CounterState<number>).count, 0), 5)
+    }).pipe(Effect.provide(Live), Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it.effect("conflicts beyond conflictRetries fail with Conflict, retryable, and write nothing", () =>
     Effect.gen(function*() {
