@@ -38,6 +38,8 @@ export interface Sizes {
   readonly sagaConcurrency: number
   /** Messages in the replay stream (the replay rows read all of it; the flow of 12 is among them). */
   readonly replay: number
+  /** Messages in the stream the metrics-and-tracing consume rows read (more than a 1 s run consumes). */
+  readonly observedConsume: number
   /** Counted runs of each side (after one warm-up run each). */
   readonly runs: number
 }

@@ -10,7 +10,9 @@
  * - `BENCH_ONLY` a comma-separated list of case keys (envelope, pubsub, request,
  *   append-seq, append-pipe, consume-1, consume-16, consume-1-ackack,
  *   outbox-pg, outbox-sqlite, inbox-pg, saga-pg, replay-seq; saga-memory and
- *   replay-correlation run only when named here)
+ *   replay-correlation, and observed-publish, observed-consume-1 and
+ *   observed-consume-16 (the metrics and tracing layers off and on), run
+ *   only when named here)
  * - `BENCH_OUT` where to write the rows (default results/latest.json)
  */
 import { SqliteClient } from "@herald/sql-sqlite"
@@ -32,6 +34,7 @@ import { fileURLToPath } from "node:url"
 import * as Core from "./cases/core.ts"
 import * as Inbox from "./cases/inbox.ts"
 import * as JetStream from "./cases/jetstream.ts"
+import * as Observed from "./cases/observability.ts"
 import * as Outbox from "./cases/outbox.ts"
 import * as ReplayCase from "./cases/replay.ts"
 import * as SagaCase from "./cases/saga.ts"
@@ -61,6 +64,7 @@ const sizes: Sizes = {
   saga: sized(600),
   sagaConcurrency: Number(env("BENCH_SAGA_CONCURRENCY") ?? "16"),
   replay: sized(100_000),
+  observedConsume: sized(80_000),
   runs: Number(env("BENCH_RUNS") ?? "5")
 }
 const storage = env("BENCH_STORAGE") === "memory" ? StorageType.Memory : StorageType.File
@@ -176,6 +180,24 @@ const entries: ReadonlyArray<Entry> = [
     metrics: [
       { name: `byCorrelation p50, 12 of ${sizes.replay}: index (memory) vs scan`, key: "p50", unit: "ms", kind: "latency" }
     ],
+    optional: true
+  },
+  {
+    key: "observed-publish",
+    make: Observed.publish,
+    metrics: [throughput("publish+subscribe, metrics+tracing on (herald) vs off (raw)")],
+    optional: true
+  },
+  {
+    key: "observed-consume-1",
+    make: (ctx) => Observed.consume(ctx, 1),
+    metrics: [throughput("consume+ack c=1, metrics+tracing on (herald) vs off (raw)")],
+    optional: true
+  },
+  {
+    key: "observed-consume-16",
+    make: (ctx) => Observed.consume(ctx, 16),
+    metrics: [throughput("consume+ack c=16, metrics+tracing on (herald) vs off (raw)")],
     optional: true
   }
 ]

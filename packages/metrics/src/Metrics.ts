@@ -274,17 +274,28 @@ export type Recorder = (
  * @category constructors
  */
 export const makeRecorder = (context: Context.Context<never>): Recorder => {
-  const cache = new Map<string, Metric.Metric<number, unknown>>()
+  // By the attributes object (the layers reuse one object per series), then by their content.
+  const byObject = new WeakMap<object, Map<string, Metric.Metric<number, unknown>>>()
+  const byKey = new Map<string, Metric.Metric<number, unknown>>()
   const withAttrs = (
     metric: Metric.Metric<number, unknown>,
     attrs: Readonly<Record<string, string>>
   ): Metric.Metric<number, unknown> => {
-    const key = metric.id + "\u0000" + JSON.stringify(attrs)
-    let found = cache.get(key)
+    let perMetric = byObject.get(attrs)
+    if (perMetric === undefined) {
+      perMetric = new Map()
+      byObject.set(attrs, perMetric)
+    }
+    let found = perMetric.get(metric.id)
     if (found === undefined) {
-      found = Metric.withAttributes(metric, attrs)
-      if (cache.size > 10_000) cache.clear()
-      cache.set(key, found)
+      const key = metric.id + "\u0000" + JSON.stringify(attrs)
+      found = byKey.get(key)
+      if (found === undefined) {
+        found = Metric.withAttributes(metric, attrs)
+        if (byKey.size > 10_000) byKey.clear()
+        byKey.set(key, found)
+      }
+      perMetric.set(metric.id, found)
     }
     return found
   }
@@ -293,23 +304,56 @@ export const makeRecorder = (context: Context.Context<never>): Recorder => {
   }
 }
 
-const attrs = (
-  operationType: Semconv.OperationType,
-  operationName: string,
-  destination: string,
-  group?: string | undefined
-): Attrs => {
+/** A bounded memo: cleared when it grows past 10,000 entries (keys such as subjects may not be bounded). */
+const memo = <V>(make: (key: string) => V): (key: string) => V => {
+  const cache = new Map<string, V>()
+  return (key) => {
+    let v = cache.get(key)
+    if (v === undefined) {
+      v = make(key)
+      if (cache.size > 10_000) cache.clear()
+      cache.set(key, v)
+    }
+    return v
+  }
+}
+
+const attrsMemo = memo((key): Attrs => {
+  const [operationType, operationName, destination, group] = key.split("\u0000") as [string, string, string, string]
   const a: Attrs = {
     [Semconv.Attributes.system]: Semconv.system,
     [Semconv.Attributes.operationType]: operationType,
     [Semconv.Attributes.operationName]: operationName,
     [Semconv.Attributes.destination]: destination
   }
-  if (group !== undefined && group !== "") a[Semconv.Attributes.consumerGroup] = group
+  if (group !== "") a[Semconv.Attributes.consumerGroup] = group
   return a
-}
+})
 
-const withError = (a: Attrs, type: string): Attrs => ({ ...a, [Semconv.Attributes.errorType]: type })
+/** The attributes of one series: one object per distinct value, so that the recorder finds it by identity. */
+const attrs = (
+  operationType: Semconv.OperationType,
+  operationName: string,
+  destination: string,
+  group?: string | undefined
+): Attrs => attrsMemo(`${operationType}\u0000${operationName}\u0000${destination}\u0000${group ?? ""}`)
+
+const withErrorCache = new WeakMap<Attrs, Map<string, Attrs>>()
+
+/** The attributes with `error.type`: one object per (series, type) as well (at most 1,000 types kept per series). */
+const withError = (a: Attrs, type: string): Attrs => {
+  let perType = withErrorCache.get(a)
+  if (perType === undefined) {
+    perType = new Map()
+    withErrorCache.set(a, perType)
+  }
+  let found = perType.get(type)
+  if (found === undefined) {
+    found = { ...a, [Semconv.Attributes.errorType]: type }
+    if (perType.size < 1_000) perType.set(type, found)
+  }
+  return found
+}
 
 const secondsSince = (start: bigint, end: bigint): number => Number(end - start) / 1e9
 
@@ -402,8 +446,10 @@ export const instrumentBus = (
 ): Bus.Bus["Service"] => {
   const { destinations, record } = options
   const m = metrics
-  const send = (operation: string, subject: string) => {
-    const a = attrs("send", operation, destinationOf(destinations, subject))
+  const publishAttrs = memo((subject) => attrs("send", "publish", destinationOf(destinations, subject)))
+  const requestAttrs = memo((subject) => attrs("send", "request", destinationOf(destinations, subject)))
+  const send = (operation: "publish" | "request", subject: string) => {
+    const a = operation === "publish" ? publishAttrs(subject) : requestAttrs(subject)
     return () => a
   }
   return Bus.Bus.of({
