@@ -90,7 +90,7 @@ export interface Options {
    * Subject patterns naming the destinations of `publish` and `request` (and
    * of an `append` that failed before a stream answered): a subject is
    * counted under the first pattern that matches it, else under `(other)`.
-   * An invalid pattern fails the layer with `InvalidSubject`.
+   * An invalid pattern fails the layer with `MetricsError` `InvalidOptions`.
    */
   readonly destinations?: ReadonlyArray<string> | undefined
   /** Whether a refresh reads the lag of the consumers being run (default `true`). */

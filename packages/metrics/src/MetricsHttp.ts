@@ -323,13 +323,15 @@ const defaultCheckTimeout = Duration.seconds(2)
  * @since 0.1.0
  * @category checks
  */
-export const readiness = <R>(
-  checks: ReadonlyArray<Check<R>>,
+export const readiness = <C extends Check<any>>(
+  checks: ReadonlyArray<C>,
   timeout?: Duration.Input
-): Effect.Effect<Readiness, never, R> => {
+): Effect.Effect<Readiness, never, Requirements<C>> => {
+  // Each check of C needs a part of Requirements<C>.
+  const all = checks as ReadonlyArray<Check<Requirements<C>>>
   const deadline = timeout === undefined ? defaultCheckTimeout : Duration.fromInputUnsafe(timeout)
   return Effect.map(
-    Effect.forEach(checks, (c) =>
+    Effect.forEach(all, (c) =>
       c.run.pipe(
         Effect.timeoutOption(deadline),
         Effect.exit,
@@ -358,14 +360,23 @@ export const metricsText = (options?: PrometheusMetrics.FormatOptions): Effect.E
   Effect.andThen(Metrics.refresh, PrometheusMetrics.format(options))
 
 /**
+ * The services a union of checks needs: checks that need different services
+ * can be listed together, and the layer needs all of them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements<C> = C extends Check<infer R> ? R : never
+
+/**
  * Options of {@link routes} and {@link layer}.
  *
  * @since 0.1.0
  * @category models
  */
-export interface RouteOptions<R = never> {
+export interface RouteOptions<R = never, C extends Check<any> = Check<R>> {
   /** Readiness checks of `/readyz` (default: none: ready while the server runs). */
-  readonly checks?: ReadonlyArray<Check<R>> | undefined
+  readonly checks?: ReadonlyArray<C> | undefined
   /** The deadline of each readiness check (default 2 seconds). */
   readonly checkTimeout?: Duration.Input | undefined
   /** Passed to `PrometheusMetrics.format` (a prefix, a name mapper). */
@@ -378,7 +389,7 @@ export interface RouteOptions<R = never> {
  * @since 0.1.0
  * @category models
  */
-export interface Options<R = never> extends RouteOptions<R> {
+export interface Options<R = never, C extends Check<any> = Check<R>> extends RouteOptions<R, C> {
   /** The port (0: a free one, see `MetricsServer`). */
   readonly port: number
   /** The address to listen on (default: every interface). */
@@ -420,11 +431,14 @@ const toResponse = (a: Answer) =>
  * @since 0.1.0
  * @category layers
  */
-export const routes = <R = never>(options?: RouteOptions<R>): Layer.Layer<never, never, HttpRouter.HttpRouter | R> =>
+export const routes = <C extends Check<any> = Check<never>>(
+  options?: RouteOptions<never, C>
+): Layer.Layer<never, never, HttpRouter.HttpRouter | Requirements<C>> =>
   Layer.effectDiscard(Effect.gen(function*() {
     const router = yield* HttpRouter.HttpRouter
-    const context = yield* Effect.context<R>()
-    const opts = options ?? {}
+    const context = yield* Effect.context<Requirements<C>>()
+    // Each check of C needs a part of Requirements<C>.
+    const opts = (options ?? {}) as RouteOptions<Requirements<C>>
     for (const path of ["/metrics", "/healthz", "/readyz"] as const) {
       const handler: Effect.Effect<HttpServerResponse.HttpServerResponse> = Effect.map(
         Effect.provideContext(answer(path, opts), context),
@@ -460,10 +474,13 @@ const invalid = (detail: string) => MetricsError.make(new MetricsError.InvalidOp
  * @since 0.1.0
  * @category layers
  */
-export const layer = <R = never>(
-  options: Options<R>
-): Layer.Layer<MetricsServer, MetricsError.MetricsError, R> =>
+export const layer = <C extends Check<any> = Check<never>>(
+  options: Options<never, C>
+): Layer.Layer<MetricsServer, MetricsError.MetricsError, Requirements<C>> =>
   Layer.effect(MetricsServer)(Effect.gen(function*() {
+    type R = Requirements<C>
+    // Each check of C needs a part of R.
+    const opts = options as Options<R>
     const port = options.port
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       return yield* Effect.fail(invalid(`port must be an integer from 0 to 65535, not ${String(port)}`))
@@ -480,7 +497,7 @@ export const layer = <R = never>(
       const target = req.url ?? "/"
       const end = target.search(/[?#]/)
       const path = end === -1 ? target : target.slice(0, end)
-      const fiber = run(answer(path, options))
+      const fiber = run(answer(path, opts))
       const onClose = () => {
         if (!res.writableEnded) fiber.interruptUnsafe()
       }
