@@ -15,6 +15,9 @@
  * silently: up front in `purged` (the part before the first kept message),
  * and as `Gap` events while reading (holes between kept messages and at the
  * end; without a `filter` only, since a filter's holes are its own).
+ * `events` and `messages` decode what they read; `rawEvents` and
+ * `rawMessages` give the same range as stored (headers and bytes), foreign
+ * messages included.
  *
  * @since 0.1.0
  */
@@ -94,15 +97,32 @@ export interface Progress {
 }
 
 /**
- * What a replay emits: a message, or a range of sequences the stream no
- * longer holds.
+ * What a replay emits: a message (`M`: decoded, or as stored), or a range
+ * of sequences the stream no longer holds.
  *
  * @since 0.1.0
  * @category models
  */
-export type Event =
-  | { readonly _tag: "Message"; readonly message: EventLog.StoredMessage }
+export type EventOf<M extends EventLog.RawStoredMessage> =
+  | { readonly _tag: "Message"; readonly message: M }
   | { readonly _tag: "Gap"; readonly from: number; readonly to: number }
+
+/**
+ * What `events` emits: a decoded message, or a gap.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Event = EventOf<EventLog.StoredMessage>
+
+/**
+ * What `rawEvents` emits: a message as stored (headers and bytes, Herald's
+ * or foreign), or a gap.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RawEvent = EventOf<EventLog.RawStoredMessage>
 
 /**
  * A replay, its bounds fixed when it was made.
@@ -120,13 +140,27 @@ export interface Replay {
   readonly total: number
   /** Parts of the range the stream no longer held when the replay was made (before its first kept message). */
   readonly purged: ReadonlyArray<SequenceRange>
-  /** The messages and the gaps, in sequence order, paced. */
+  /**
+   * The messages and the gaps, in sequence order, paced. Messages are
+   * decoded: one that is not a Herald envelope (a foreign one) fails the
+   * stream with `DecodeError` where it is.
+   */
   readonly events: Stream.Stream<Event, TransportError.TransportError>
-  /** The messages alone, in sequence order, paced. */
+  /** The messages alone, in sequence order, paced, decoded as in `events`. */
   readonly messages: Stream.Stream<EventLog.StoredMessage, TransportError.TransportError>
   /**
-   * The progress of the run of `events` (or `messages`): the current value,
-   * then each change; it ends when the run has finished.
+   * The messages and the gaps as `events` has them (same range, same gaps,
+   * same pace), each message as stored: headers and bytes, not decoded, so
+   * that foreign messages pass too (`EventLog.readRaw`). For copying a
+   * range as it is.
+   */
+  readonly rawEvents: Stream.Stream<RawEvent, TransportError.TransportError>
+  /** The messages alone, as stored, as in `rawEvents`. */
+  readonly rawMessages: Stream.Stream<EventLog.RawStoredMessage, TransportError.TransportError>
+  /**
+   * The progress of the run of `events` (or `messages`, `rawEvents`,
+   * `rawMessages`): the current value, then each change; it ends when the
+   * run has finished.
    */
   readonly progress: Stream.Stream<Progress>
 }
@@ -154,7 +188,9 @@ const paceProblem = (pace: Pace | undefined): string | undefined => {
 
 /** Sleeps before each message as the pace says. */
 const paced = (pace: Pace | undefined) =>
-<E, R>(self: Stream.Stream<Event, E, R>): Stream.Stream<Event, E, R> => {
+<M extends EventLog.RawStoredMessage, E, R>(
+  self: Stream.Stream<EventOf<M>, E, R>
+): Stream.Stream<EventOf<M>, E, R> => {
   if (pace === undefined || pace === "instant") return self
   if (typeof pace === "object" && "perSecond" in pace) {
     const interval = 1000 / pace.perSecond
@@ -162,13 +198,13 @@ const paced = (pace: Pace | undefined) =>
       let emitted = 0
       let start = 0
       return Stream.mapEffect(self, (event) =>
-        event._tag === "Gap" ? Effect.succeed<Event>(event) : Effect.gen(function*() {
+        event._tag === "Gap" ? Effect.succeed<EventOf<M>>(event) : Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           if (emitted === 0) start = now
           const due = start + emitted * interval
           emitted++
           if (due > now) yield* Effect.sleep(Duration.millis(due - now))
-          return event as Event
+          return event as EventOf<M>
         }))
     }))
   }
@@ -176,11 +212,11 @@ const paced = (pace: Pace | undefined) =>
   return Stream.unwrap(Effect.sync(() => {
     let previous: number | undefined
     return Stream.mapEffect(self, (event) =>
-      event._tag === "Gap" ? Effect.succeed<Event>(event) : Effect.gen(function*() {
+      event._tag === "Gap" ? Effect.succeed<EventOf<M>>(event) : Effect.gen(function*() {
         const ts = event.message.timestamp
         if (previous !== undefined && ts > previous) yield* Effect.sleep(Duration.millis((ts - previous) / speed))
         previous = ts
-        return event as Event
+        return event as EventOf<M>
       }))
   }))
 }
@@ -214,82 +250,99 @@ const build = (
     const filtered = options?.filter !== undefined
     const purgedCount = bounds.purged.reduce((n, r) => n + r.to - r.from + 1, 0)
 
-    const run: Stream.Stream<Event, TransportError.TransportError> = Stream.unwrap(Effect.gen(function*() {
-      const startedAt = yield* Clock.currentTimeMillis
-      let messages = 0
-      const update = (done: number, finished: boolean) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const elapsedMillis = now - startedAt
-          const rate = elapsedMillis > 0 ? (done * 1000) / elapsedMillis : 0
-          return SubscriptionRef.set(ref, {
-            done,
-            total,
-            messages,
-            elapsedMillis,
-            rate,
-            remainingMillis: done === 0 ? undefined : rate > 0 ? ((total - done) * 1000) / rate : 0,
-            finished
+    /**
+     * One run over the range, reading its messages with `read` (decoded or
+     * raw): the purged part, then the kept messages with the holes between
+     * them and at the end, paced, moving `progress`.
+     */
+    const walk = <M extends EventLog.RawStoredMessage>(
+      read: (options: EventLog.ReadOptions) => Stream.Stream<M, TransportError.TransportError>
+    ): Stream.Stream<EventOf<M>, TransportError.TransportError> =>
+      Stream.unwrap(Effect.gen(function*() {
+        const startedAt = yield* Clock.currentTimeMillis
+        let messages = 0
+        const update = (done: number, finished: boolean) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const elapsedMillis = now - startedAt
+            const rate = elapsedMillis > 0 ? (done * 1000) / elapsedMillis : 0
+            return SubscriptionRef.set(ref, {
+              done,
+              total,
+              messages,
+              elapsedMillis,
+              rate,
+              remainingMillis: done === 0 ? undefined : rate > 0 ? ((total - done) * 1000) / rate : 0,
+              finished
+            })
           })
-        })
-      const purgedEvents = Stream.fromIterable(
-        bounds.purged.map((r): Event => ({ _tag: "Gap", from: r.from, to: r.to }))
-      )
-      if (bounds.readFrom > bounds.to) {
-        return Stream.concat(purgedEvents, Stream.fromEffectDrain(update(total, true)))
-      }
-      let next = bounds.readFrom
-      const read = log.read(bounds.stream, {
-        from: { sequence: bounds.readFrom },
-        to: { sequence: bounds.to },
-        filter: options?.filter
-      }).pipe(
-        // Whole chunks at a time: the gaps before each message, then the
-        // message; progress moves once per chunk (per message when paced).
-        Stream.mapArray((chunk) => {
-          const events: Array<Event> = []
-          for (const message of chunk) {
-            if (!filtered && message.sequence > next) events.push({ _tag: "Gap", from: next, to: message.sequence - 1 })
-            events.push({ _tag: "Message", message })
-            next = message.sequence + 1
-          }
-          return events as unknown as Arr.NonEmptyReadonlyArray<Event>
-        }),
-        paced(options?.pace),
-        Stream.mapArrayEffect((chunk) => {
-          let last: number | undefined
-          for (const event of chunk) {
-            if (event._tag === "Message") {
-              messages++
-              last = event.message.sequence
+        const purgedEvents = Stream.fromIterable(
+          bounds.purged.map((r): EventOf<M> => ({ _tag: "Gap", from: r.from, to: r.to }))
+        )
+        if (bounds.readFrom > bounds.to) {
+          return Stream.concat(purgedEvents, Stream.fromEffectDrain(update(total, true)))
+        }
+        let next = bounds.readFrom
+        const kept = read({
+          from: { sequence: bounds.readFrom },
+          to: { sequence: bounds.to },
+          filter: options?.filter
+        }).pipe(
+          // Whole chunks at a time: the gaps before each message, then the
+          // message; progress moves once per chunk (per message when paced).
+          Stream.mapArray((chunk) => {
+            const events: Array<EventOf<M>> = []
+            for (const message of chunk) {
+              if (!filtered && message.sequence > next) events.push({ _tag: "Gap", from: next, to: message.sequence - 1 })
+              events.push({ _tag: "Message", message })
+              next = message.sequence + 1
             }
-          }
-          return last === undefined
-            ? Effect.succeed(chunk)
-            : Effect.as(update(purgedCount + last - bounds.readFrom + 1, false), chunk)
-        })
-      )
-      const tail = Stream.suspend(() =>
-        !filtered && next <= bounds.to
-          ? Stream.fromIterable<Event>([{ _tag: "Gap", from: next, to: bounds.to }])
-          : Stream.empty
-      )
-      return Stream.concat(
-        Stream.concat(purgedEvents, Stream.concat(read, tail)),
-        Stream.fromEffectDrain(update(total, true))
-      )
-    }))
+            return events as unknown as Arr.NonEmptyReadonlyArray<EventOf<M>>
+          }),
+          paced(options?.pace),
+          Stream.mapArrayEffect((chunk) => {
+            let last: number | undefined
+            for (const event of chunk) {
+              if (event._tag === "Message") {
+                messages++
+                last = event.message.sequence
+              }
+            }
+            return last === undefined
+              ? Effect.succeed(chunk)
+              : Effect.as(update(purgedCount + last - bounds.readFrom + 1, false), chunk)
+          })
+        )
+        const tail = Stream.suspend(() =>
+          !filtered && next <= bounds.to
+            ? Stream.fromIterable<EventOf<M>>([{ _tag: "Gap", from: next, to: bounds.to }])
+            : Stream.empty
+        )
+        return Stream.concat(
+          Stream.concat(purgedEvents, Stream.concat(kept, tail)),
+          Stream.fromEffectDrain(update(total, true))
+        )
+      }))
 
+    const messagesOf = <M extends EventLog.RawStoredMessage>(
+      events: Stream.Stream<EventOf<M>, TransportError.TransportError>
+    ): Stream.Stream<M, TransportError.TransportError> =>
+      Stream.map(
+        Stream.filter(events, (e): e is Extract<EventOf<M>, { _tag: "Message" }> => e._tag === "Message"),
+        (e) => e.message
+      )
+
+    const events = walk((read) => log.read(bounds.stream, read))
+    const rawEvents = walk((read) => log.readRaw(bounds.stream, read))
     return {
       stream: bounds.stream,
       from: bounds.from,
       to: bounds.to,
       total,
       purged: bounds.purged,
-      events: run,
-      messages: Stream.map(
-        Stream.filter(run, (e): e is Extract<Event, { _tag: "Message" }> => e._tag === "Message"),
-        (e) => e.message
-      ),
+      events,
+      messages: messagesOf(events),
+      rawEvents,
+      rawMessages: messagesOf(rawEvents),
       progress: SubscriptionRef.changes(ref).pipe(Stream.takeUntil((p) => p.finished))
     } satisfies Replay
   })

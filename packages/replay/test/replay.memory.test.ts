@@ -71,4 +71,40 @@ describe("Replay on the memory transport", () => {
       // two sequences in 500 ms: 4 per second, two more take 500 ms
       assert.deepStrictEqual([mid.rate, mid.remainingMillis], [4, 500])
     }).pipe(Effect.provide(MemoryTransport.layer)))
+
+  it.effect("raw: paced and counted as decoded, a foreign message included", () =>
+    Effect.gen(function*() {
+      yield* seeded([0, 1000, 2000, 500])
+      const log = yield* EventLog.EventLog
+      yield* TestClock.adjust(1000)
+      yield* log.appendRaw("pace.legacy", { headers: { "Legacy-Id": "L-5" }, body: new TextEncoder().encode("legacy") })
+      const original = yield* Replay.bySequence("PACE", { pace: "original" })
+      const got: Array<number> = []
+      const fiber = yield* Effect.forkChild(
+        Stream.runForEach(original.rawMessages, (m) => Effect.sync(() => void got.push(m.sequence)))
+      )
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(got, [1])
+      yield* TestClock.adjust(3499)
+      assert.deepStrictEqual(got, [1, 2, 3])
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(got, [1, 2, 3, 4])
+      yield* TestClock.adjust(999)
+      assert.deepStrictEqual(got, [1, 2, 3, 4])
+      yield* TestClock.adjust(1)
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(got, [1, 2, 3, 4, 5])
+      const rate = yield* Replay.bySequence("PACE", { pace: { perSecond: 2 } })
+      const progress: Array<Replay.Progress> = []
+      const watch = yield* Effect.forkChild(Stream.runForEach(rate.progress, (p) => Effect.sync(() => void progress.push(p))))
+      const rateFiber = yield* Effect.forkChild(Stream.runCollect(rate.rawEvents))
+      yield* TestClock.adjust(1999)
+      assert.isUndefined(rateFiber.pollUnsafe())
+      yield* TestClock.adjust(1)
+      const events = Array.from(yield* Fiber.join(rateFiber))
+      assert.deepStrictEqual(events.map((e) => e._tag === "Message" ? e.message.sequence : -1), [1, 2, 3, 4, 5])
+      yield* Fiber.join(watch)
+      const last = progress[progress.length - 1]!
+      assert.deepStrictEqual([last.done, last.total, last.messages, last.finished, last.elapsedMillis], [5, 5, 5, true, 2000])
+    }).pipe(Effect.provide(MemoryTransport.layer)))
 })
