@@ -3,11 +3,12 @@
  * sequence or by time, appended again to a subject so that its handlers
  * see the messages again. The range is read with `Replay.bySequence` /
  * `Replay.byTime` of `@herald/replay` (bounded when the command starts:
- * messages appended later are not replayed); each message is appended as
- * `herald dlq retry` appends a dead letter (`Resend`): its body and headers,
- * the same `Herald-Message-Id` (an inbox that already handled it skips it)
- * and a fresh `Nats-Msg-Id` (JetStream's duplicate window does not swallow
- * it).
+ * messages appended later are not replayed), raw (`rawEvents`): every
+ * message of the range is copied as stored, Herald's and foreign alike.
+ * Each is appended as `herald dlq retry` appends a dead letter (`Resend`):
+ * its body and headers, the same `Herald-Message-Id` when it has one (an
+ * inbox that already handled it skips it) and a fresh `Nats-Msg-Id`
+ * (JetStream's duplicate window does not swallow it).
  *
  * On a terminal a progress bar shows the sequences done, the rate and the
  * time left; otherwise a progress line is printed every second. A summary
@@ -18,7 +19,7 @@
  */
 import { Replay, ReplayError } from "@herald/replay"
 import { Subject, SubjectPattern } from "@herald/subject"
-import { EventLog, TransportError } from "@herald/transport"
+import { EventLog, TransportError, Wire } from "@herald/transport"
 import type { NatsConnection } from "@herald/transport-nats"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
@@ -153,7 +154,9 @@ export const open = (plan: Plan): Effect.Effect<Replay.Replay, CommandError.Comm
   })
 
 /**
- * A message `--dry-run` lists.
+ * A message `--dry-run` lists. A foreign message (not a Herald envelope)
+ * has no `type`, and a `messageId` only when it has a `Herald-Message-Id`
+ * header (which its copy keeps).
  *
  * @since 0.1.0
  * @category models
@@ -163,8 +166,23 @@ export interface Planned {
   /** ISO-8601. */
   readonly storedAt: string
   readonly subject: string
-  readonly type: string
-  readonly messageId: string
+  /** The envelope's type; `null` for a foreign message. */
+  readonly type: string | null
+  /** `Herald-Message-Id`; `null` when there is none. */
+  readonly messageId: string | null
+}
+
+const planned = (m: EventLog.RawStoredMessage): Planned => {
+  const decoded = Wire.decodeRaw(m.raw)
+  return {
+    sequence: m.sequence,
+    storedAt: iso(m.timestamp),
+    subject: m.subject,
+    type: Result.isSuccess(decoded) ? decoded.success.type : null,
+    messageId: Result.isSuccess(decoded)
+      ? decoded.success.identity.messageId
+      : Wire.header(m.raw, Wire.HeaderNames.messageId) ?? null
+  }
 }
 
 /**
@@ -219,20 +237,13 @@ export const dryRun = (plan: Plan, replay: Replay.Replay): Effect.Effect<DryRun,
   Effect.gen(function*() {
     const messages: Array<Planned> = []
     let gaps = 0
-    yield* Stream.runForEach(replay.events, (event) =>
+    yield* Stream.runForEach(replay.rawEvents, (event) =>
       Effect.sync(() => {
         if (event._tag === "Gap") {
           gaps += event.to - event.from + 1
           return
         }
-        const m = event.message
-        messages.push({
-          sequence: m.sequence,
-          storedAt: iso(m.timestamp),
-          subject: m.subject,
-          type: m.envelope.type,
-          messageId: m.envelope.identity.messageId
-        })
+        messages.push(planned(event.message))
       })).pipe(Effect.mapError(CommandError.transport))
     return {
       dryRun: true,
@@ -248,11 +259,11 @@ export const dryRun = (plan: Plan, replay: Replay.Replay): Effect.Effect<DryRun,
   })
 
 /**
- * Appends each message of the replay again to `plan.toSubject`, in
- * sequence order. The first append refused (no stream captures the
- * subject, say), or a message that cannot be read back as an envelope (a
- * foreign one: `Replay` decodes what it reads), stops the run with an
- * `Incomplete` that says where it stopped and how many were sent.
+ * Appends a copy of each message of the replay (read raw: Herald's and
+ * foreign ones alike, as stored) to `plan.toSubject`, in sequence order.
+ * The first append refused (no stream captures the subject, say) stops the
+ * run with an `Incomplete` that says where it stopped and how many were
+ * sent.
  *
  * @since 0.1.0
  * @category replaying
@@ -267,17 +278,12 @@ export const execute = (
     let duplicates = 0
     let gaps = 0
     let appended: { stream: string; first: number; last: number } | null = null
-    // A message the stream cannot read back as an envelope (a foreign one) stops the run where it is.
-    const events = Stream.mapError(replay.events, (error) => {
-      const hint = error.reason._tag === "DecodeError"
-        ? " (not a Herald envelope: replay the ranges around it with --from and --to, or narrow with --filter)"
-        : ""
-      return CommandError.make(
+    const events = Stream.mapError(replay.rawEvents, (error) =>
+      CommandError.make(
         new CommandError.Incomplete({
-          detail: `replay stopped after ${plural(replayed, "message")} sent to ${plan.toSubject}: ${error.message}${hint}`
+          detail: `replay stopped after ${plural(replayed, "message")} sent to ${plan.toSubject}: ${error.message}`
         })
-      )
-    })
+      ))
     yield* Stream.runForEach(events, (event) =>
       Effect.gen(function*() {
         if (event._tag === "Gap") {
@@ -381,7 +387,13 @@ export const summaryText = (s: Summary): string => {
 export const dryRunText = (d: DryRun): string => {
   const table = Format.table(
     ["Seq", "Stored At", "Subject", "Type", "Message Id"],
-    d.messages.map((m) => [String(m.sequence), Format.time(Date.parse(m.storedAt)), m.subject, m.type, m.messageId]),
+    d.messages.map((m) => [
+      String(m.sequence),
+      Format.time(Date.parse(m.storedAt)),
+      m.subject,
+      m.type ?? "foreign",
+      m.messageId ?? "-"
+    ]),
     ["right", "left", "left", "left", "left"]
   )
   const gaps = d.gaps > 0 ? ` (${plural(d.gaps, "sequence")} no longer stored)` : ""

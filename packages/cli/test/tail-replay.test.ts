@@ -3,8 +3,8 @@
  * started here: the messages tail prints (Herald and foreign, as text and
  * as NDJSON, from a stream and live until a signal), the copies replay
  * appends (the original Herald-Message-Id, a fresh Nats-Msg-Id, handled
- * once by an inbox-guarded consumer), and one line on stderr for each bad
- * input.
+ * once by an inbox-guarded consumer; foreign messages copied as stored),
+ * and one line on stderr for each bad input.
  */
 import { IdGenerator, MessageIdentity } from "@herald/identity"
 import { Inbox, InboxMemory } from "@herald/inbox"
@@ -427,5 +427,77 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald tail 
         "herald: CLI_SRC no longer holds sequence 1 (purged; its first stored sequence is 2)"
       )
       assert.strictEqual((yield* log.info("CLI_AGAIN")).messages, before)
+    }), timeout)
+
+  it.effect("replay: a range holding foreign messages is copied completely, the foreign ones as stored", () =>
+    Effect.gen(function*() {
+      yield* Topology.ensure({
+        streams: [{ name: "CLI_MIXED", subjects: ["cli.mixed.>"] }, { name: "CLI_COPIED", subjects: ["cli.copied.>"] }]
+      })
+      const log = yield* EventLog.EventLog
+      // #2: foreign, text; #4: foreign with a Herald-Message-Id of its own and a body that is not UTF-8
+      const legacy = { headers: { "X-Source": "legacy", "Content-Type": "text/plain" }, body: encoder.encode("legacy 2") }
+      const partial = { headers: { "Herald-Message-Id": id(14), "X-Source": "bridge" }, body: new Uint8Array([0xff, 0x00, 0x7f]) }
+      yield* log.append("cli.mixed.placed", envelope(11))
+      yield* log.appendRaw("cli.mixed.legacy", legacy)
+      yield* log.append("cli.mixed.placed", envelope(13))
+      yield* log.appendRaw("cli.mixed.bridge", partial)
+      yield* log.append("cli.mixed.placed", envelope(15))
+      const originals = yield* Effect.forEach([1, 2, 3, 4, 5], (s) => Effect.map(log.getRaw("CLI_MIXED", s), Option.getOrThrow))
+
+      const dry = json(yield* run("replay", "CLI_MIXED", "--to-subject", "cli.copied.all", "--dry-run", "--json")) as Record<
+        string,
+        unknown
+      >
+      assert.deepStrictEqual(
+        (dry["messages"] as ReadonlyArray<Record<string, unknown>>).map((m) => [m["sequence"], m["subject"], m["type"], m["messageId"]]),
+        [
+          [1, "cli.mixed.placed", "cli.Charged", id(11)],
+          [2, "cli.mixed.legacy", null, null],
+          [3, "cli.mixed.placed", "cli.Charged", id(13)],
+          [4, "cli.mixed.bridge", null, id(14)],
+          [5, "cli.mixed.placed", "cli.Charged", id(15)]
+        ]
+      )
+      const dryText = yield* run("replay", "CLI_MIXED", "--from", "2", "--to", "2", "--to-subject", "cli.copied.all", "--dry-run")
+      assert.deepStrictEqual([dryText.code, dryText.stderr], [0, ""])
+      assert.match(dryText.stdout.split("\n")[2]!, /^  2  \S+ \S+  cli\.mixed\.legacy  foreign  -$/)
+      assert.strictEqual((yield* log.info("CLI_COPIED")).messages, 0)
+
+      // every message of the range, the foreign ones included: five copies
+      const summary = json(yield* run("replay", "CLI_MIXED", "--to-subject", "cli.copied.all", "--json")) as Record<string, unknown>
+      assert.deepStrictEqual(
+        [summary["from"], summary["to"], summary["sequences"], summary["replayed"], summary["duplicates"], summary["gaps"], summary["appended"]],
+        [1, 5, 5, 5, 0, 0, { stream: "CLI_COPIED", first: 1, last: 5 }]
+      )
+      const copies = Array.from(yield* Stream.runCollect(log.readRaw("CLI_COPIED")))
+      assert.strictEqual(copies.length, 5)
+      for (const [i, copy] of copies.entries()) {
+        const original = originals[i]!
+        const { ["Nats-Msg-Id"]: natsId, ...headers } = copy.raw.headers
+        const { ["Nats-Msg-Id"]: _, ...originalHeaders } = original.raw.headers
+        assert.strictEqual(copy.subject, "cli.copied.all")
+        assert.deepStrictEqual(headers, originalHeaders)
+        assert.match(natsId!, new RegExp(`^retry:CLI_MIXED:${i + 1}:\\d+$`))
+        assert.deepStrictEqual(copy.raw.body, original.raw.body)
+      }
+      // the foreign ones exactly as they were appended (they had no Nats-Msg-Id)
+      const withoutNatsId = (headers: Readonly<Record<string, string>>) =>
+        Object.fromEntries(Object.entries(headers).filter(([name]) => name !== "Nats-Msg-Id"))
+      assert.deepStrictEqual(withoutNatsId(copies[1]!.raw.headers), legacy.headers)
+      assert.deepStrictEqual(Array.from(copies[1]!.raw.body), Array.from(legacy.body))
+      assert.deepStrictEqual(withoutNatsId(copies[3]!.raw.headers), partial.headers)
+      assert.deepStrictEqual(Array.from(copies[3]!.raw.body), [0xff, 0x00, 0x7f])
+
+      // a gap in a range with foreign messages: counted, the rest copied
+      assert.isTrue(yield* NatsAdmin.deleteMessage("CLI_MIXED", 3))
+      const gapped = yield* run("replay", "CLI_MIXED", "--from", "2", "--to", "4", "--to-subject", "cli.copied.all")
+      assert.deepStrictEqual([gapped.code, gapped.stderr], [0, ""])
+      assert.match(
+        gapped.stdout.trimEnd().split("\n").at(-1)!,
+        /^replayed 2 messages of CLI_MIXED #2-#4 to cli\.copied\.all \(CLI_COPIED #6-#7\) in \d+(ms|s); 1 sequence no longer stored$/
+      )
+      const last = Array.from(yield* Stream.runCollect(log.readRaw("CLI_COPIED", { from: { sequence: 6 } })))
+      assert.deepStrictEqual(last.map((c) => c.raw.headers["X-Source"]), ["legacy", "bridge"])
     }), timeout)
 })
