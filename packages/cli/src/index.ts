@@ -101,3 +101,10 @@ export * as SqlCommands from "./SqlCommands.ts"
  * @since 0.1.0
  */
 export * as Tree from "./Tree.ts"
+
+/**
+ * Node warnings the binary drops (`node:sqlite`'s `ExperimentalWarning`).
+ *
+ * @since 0.1.0
+ */
+export * as Warnings from "./Warnings.ts"

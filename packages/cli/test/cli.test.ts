@@ -53,6 +53,9 @@ const assertFailed = (result: Run, line: string | RegExp, code = 1) => {
   if (code === 1) assert.strictEqual(result.stdout, "")
 }
 
+/** For a test that starts the binary many times: more than the default 30 seconds on a loaded machine. */
+const timeout = 120_000
+
 const failing = (detail: string) =>
   Effect.fail(TransportError.make(new TransportError.HandlerFailed({ detail, retryable: false })))
 
@@ -140,7 +143,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald (the 
 
       assertFailed(yield* run("consumers", "CLI_NOPE"), "herald: stream CLI_NOPE not found")
       assertFailed(yield* run("consumers", "bad.name"), /^herald: .*stream name "bad\.name" has "\." at 3/)
-    }))
+    }), timeout)
 
   it.effect("dlq: dead letters listed, shown, sent again and handled exactly once by an inbox-guarded consumer", () =>
     Effect.gen(function*() {
@@ -258,7 +261,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald (the 
       assert.deepStrictEqual(json(yield* run("dlq", "list", "--json")), [])
       assert.strictEqual((yield* log.info("HERALD_DLQ")).messages, 0)
       yield* Scope.close(billingScope, Exit.void)
-    }))
+    }), timeout)
 
   it.effect("dlq purge and retry on another dead-letter stream (--stream); what cannot be sent again is kept", () =>
     Effect.gen(function*() {
@@ -307,7 +310,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald (the 
       const purged = yield* run("dlq", "purge", "--all", "--stream", "CLI_DEAD")
       assert.deepStrictEqual([purged.code, purged.stdout, purged.stderr], [0, "purged 3 dead letters\n", ""])
       assert.strictEqual((yield* log.info("CLI_DEAD")).messages, 0)
-    }))
+    }), timeout)
 
   it.effect("bad input: one line on stderr and a non-zero exit code", () =>
     Effect.gen(function*() {
@@ -329,7 +332,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald (the 
       assertFailed(yield* run("bogus"), "herald: Unknown subcommand \"bogus\" for \"herald\"", 2)
       assertFailed(yield* herald(["streams"], { NATS_URL: "nats://127.0.0.1:1" }), /^herald: .*connection refused$/)
       assertFailed(yield* herald(["streams"], { NATS_URL: "not a url" }), /^herald: /)
-    }))
+    }), timeout)
 })
 
 layer(NatsServer.layer({ auth: { _tag: "Token", token: "s3cret-token" } }), { excludeTestServices: true, timeout: "60 seconds" })(
