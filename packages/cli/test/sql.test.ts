@@ -31,6 +31,9 @@ import { assertBuilt, herald, json, type Run } from "./herald.ts"
 
 beforeAll(() => assertBuilt())
 
+/** For a test that starts the binary many times: more than the default 30 seconds on a loaded machine. */
+const timeout = 120_000
+
 /** A run that failed: nothing on stdout, exactly `line` on stderr, exit code 1. */
 const assertFailed = (result: Run, line: string) => {
   assert.strictEqual(result.stderr, `${line}\n`)
@@ -341,7 +344,7 @@ const suite = (
           yield* run("tree", correlationId, "--table", "no;table"),
           `herald: malformed table "no;table": expected an identifier or schema.name`
         )
-      }))
+      }), timeout)
 
     it.effect("saga list: instances with saga, id, status, version, last update; filters and limit", () =>
       Effect.gen(function*() {
@@ -404,7 +407,7 @@ const suite = (
           `herald: unknown saga status "stuck": expected one of running, completed, compensating, compensated, compensation-failed`
         )
         assertFailed(yield* run("saga", "list", "--limit", "0"), "herald: malformed limit 0: expected a positive integer")
-      }))
+      }), timeout)
 
     it.effect("saga show: state, status, version, history of transitions and pending timeouts", () =>
       Effect.gen(function*() {
@@ -493,7 +496,7 @@ const suite = (
           yield* run("saga", "show", "shipping", id, "--prefix", "herald_nothing"),
           `herald: table herald_nothing_instances not found in ${display}: the saga store (@herald/saga) has not created its tables there`
         )
-      }))
+      }), timeout)
 
     it.effect("outbox status: pending, oldest pending age, parked, sent, the last error", () =>
       Effect.gen(function*() {
@@ -618,5 +621,5 @@ layer(Layer.empty, { excludeTestServices: true, timeout: "60 seconds" })("DATABA
       } finally {
         Fs.rmSync(dir, { recursive: true, force: true })
       }
-    }))
+    }), timeout)
 })

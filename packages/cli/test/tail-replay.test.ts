@@ -90,6 +90,9 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald tail 
           body: encoder.encode("charge o-1")
         })
       )
+      // #3 is stored at a later millisecond than #2, so that a tail from #3's time starts at #3
+      const stored2 = yield* storedAt("CLI_TAIL", 2)
+      yield* Wait.until(Clock.currentTimeMillis, (now) => now > stored2 + 1, "the clock past #2")
       yield* log.appendRaw("cli.tail.legacy", { headers: { "X-Source": "legacy" }, body: encoder.encode("{\"legacy\":true}") })
       yield* log.append("cli.tail.placed", envelope(4))
       const [t1, t2, t3] = yield* Effect.forEach([1, 2, 3], (s) => storedAt("CLI_TAIL", s))
