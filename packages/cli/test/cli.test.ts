@@ -54,7 +54,7 @@ const assertFailed = (result: Run, line: string | RegExp, code = 1) => {
 }
 
 /** For a test that starts the binary many times: more than the default 30 seconds on a loaded machine. */
-const timeout = 120_000
+const timeout = 240_000
 
 const failing = (detail: string) =>
   Effect.fail(TransportError.make(new TransportError.HandlerFailed({ detail, retryable: false })))

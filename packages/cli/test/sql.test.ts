@@ -32,7 +32,7 @@ import { assertBuilt, herald, json, type Run } from "./herald.ts"
 beforeAll(() => assertBuilt())
 
 /** For a test that starts the binary many times: more than the default 30 seconds on a loaded machine. */
-const timeout = 120_000
+const timeout = 240_000
 
 /** A run that failed: nothing on stdout, exactly `line` on stderr, exit code 1. */
 const assertFailed = (result: Run, line: string) => {

@@ -54,7 +54,7 @@ const assertFailed = (result: Run, line: string | RegExp, code = 1) => {
 }
 
 /** Each test starts the binary many times: more than the default 30 seconds on a loaded machine. */
-const timeout = 120_000
+const timeout = 240_000
 
 /** A successful run's stdout as NDJSON. */
 const ndjson = (result: Run): ReadonlyArray<Record<string, unknown>> => {
