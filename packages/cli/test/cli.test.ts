@@ -53,7 +53,7 @@ const assertFailed = (result: Run, line: string | RegExp, code = 1) => {
   if (code === 1) assert.strictEqual(result.stdout, "")
 }
 
-/** For a test that starts the binary many times: more than the default 30 seconds on a loaded machine. */
+/** Tests that start the binary ten times or more: longer than the project's bound. */
 const timeout = 240_000
 
 const failing = (detail: string) =>

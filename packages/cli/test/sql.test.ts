@@ -31,7 +31,7 @@ import { assertBuilt, herald, json, type Run } from "./herald.ts"
 
 beforeAll(() => assertBuilt())
 
-/** For a test that starts the binary many times: more than the default 30 seconds on a loaded machine. */
+/** Tests that start the binary ten times or more: longer than the project's bound. */
 const timeout = 240_000
 
 /** A run that failed: nothing on stdout, exactly `line` on stderr, exit code 1. */
