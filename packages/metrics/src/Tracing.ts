@@ -42,7 +42,8 @@
  * context set by hand is carried through.
  *
  * `subscribe` hands messages to a `Stream`: there is no handler for the
- * layer to wrap, so each message gets a `receive` span when it is emitted;
+ * layer to wrap, so each message gets a `receive` span when the chunk that
+ * holds it is emitted;
  * run the code that handles it under `Tracing.process(pattern, message)` to
  * have a `process` span that is a child of the producer's (the same holds
  * for `pull`'s deliveries).
@@ -105,22 +106,53 @@ const namer = (options: Options | undefined): Result.Result<Namer, MetricsError.
     return otherDestination
   })
 
-const identityAttributes = (
+/*
+ * Spans are made with `Effect.useSpan` and entered with
+ * `Effect.withParentSpan` (what `Effect.withSpan` does), so that their
+ * attributes are written straight onto the span, and only when it is
+ * sampled: an unsampled span is not exported, and building its attributes
+ * for every message was work for nothing. Its context still propagates
+ * (`traceparent` with flags `00`), as W3C requires.
+ *
+ * Every span here is made without stack capture: the stack at the point a
+ * span starts is inside this module (useless to whoever reads the trace),
+ * and capturing it was the largest cost of a traced publish.
+ */
+const noStack: Tracer.TraceOptions = { captureStackTrace: false }
+
+const constVoid = (): Effect.Effect<void> => Effect.void
+
+/** Writes the attributes every span here has, then those of the message. */
+type Annotate = (span: Tracer.Span) => void
+
+const annotateBase = (
+  span: Tracer.Span,
+  operationType: Semconv.OperationType,
+  operationName: string,
+  destination: string
+): void => {
+  span.attribute(Semconv.Attributes.system, Semconv.system)
+  span.attribute(Semconv.Attributes.operationType, operationType)
+  span.attribute(Semconv.Attributes.operationName, operationName)
+  span.attribute(Semconv.Attributes.destination, destination)
+}
+
+const annotateIdentity = (
+  span: Tracer.Span,
   messageId: string | undefined,
   correlationId: string | undefined,
   causationId: string | undefined,
   type: string | undefined
-): Record<string, unknown> => {
-  const attributes: Record<string, unknown> = {}
-  if (messageId !== undefined) attributes[Semconv.Attributes.messageId] = messageId
-  if (correlationId !== undefined) attributes[Semconv.Attributes.conversationId] = correlationId
-  if (causationId !== undefined) attributes[Semconv.Attributes.causationId] = causationId
-  if (type !== undefined) attributes[Semconv.Attributes.messageType] = type
-  return attributes
+): void => {
+  if (messageId !== undefined) span.attribute(Semconv.Attributes.messageId, messageId)
+  if (correlationId !== undefined) span.attribute(Semconv.Attributes.conversationId, correlationId)
+  if (causationId !== undefined) span.attribute(Semconv.Attributes.causationId, causationId)
+  if (type !== undefined) span.attribute(Semconv.Attributes.messageType, type)
 }
 
-const envelopeAttributes = (envelope: Envelope.Envelope): Record<string, unknown> =>
-  identityAttributes(
+const annotateEnvelope = (span: Tracer.Span, envelope: Envelope.Envelope): void =>
+  annotateIdentity(
+    span,
     envelope.identity.messageId,
     envelope.identity.correlationId,
     envelope.identity.causationId,
@@ -132,24 +164,34 @@ const header = (headers: Readonly<Record<string, string>>, name: string): string
   return typeof value === "string" ? value : undefined
 }
 
-const rawAttributes = (raw: Wire.RawMessage): Record<string, unknown> =>
-  identityAttributes(
+const annotateRaw = (span: Tracer.Span, raw: Wire.RawMessage): void =>
+  annotateIdentity(
+    span,
     header(raw.headers, Wire.HeaderNames.messageId) ?? header(raw.headers, Wire.HeaderNames.natsMsgId),
     header(raw.headers, Wire.HeaderNames.correlationId),
     header(raw.headers, Wire.HeaderNames.causationId),
     header(raw.headers, Wire.HeaderNames.type)
   )
 
-const base = (
-  operationType: Semconv.OperationType,
-  operationName: string,
-  destination: string
-): Record<string, unknown> => ({
-  [Semconv.Attributes.system]: Semconv.system,
-  [Semconv.Attributes.operationType]: operationType,
-  [Semconv.Attributes.operationName]: operationName,
-  [Semconv.Attributes.destination]: destination
-})
+const annotateDelivery = (span: Tracer.Span, delivery: EventLog.Delivery): void => {
+  annotateEnvelope(span, delivery.envelope)
+  span.attribute(Semconv.Attributes.consumerGroup, delivery.consumer)
+  span.attribute(Semconv.Attributes.deliveryCount, delivery.deliveryCount)
+}
+
+const deliveryAttributes = (delivery: EventLog.Delivery): Record<string, unknown> => {
+  const attributes: Record<string, unknown> = {}
+  const { identity } = delivery.envelope
+  if (identity.messageId !== undefined) attributes[Semconv.Attributes.messageId] = identity.messageId
+  if (identity.correlationId !== undefined) attributes[Semconv.Attributes.conversationId] = identity.correlationId
+  if (identity.causationId !== undefined) attributes[Semconv.Attributes.causationId] = identity.causationId
+  if (delivery.envelope.type !== undefined) attributes[Semconv.Attributes.messageType] = delivery.envelope.type
+  attributes[Semconv.Attributes.consumerGroup] = delivery.consumer
+  attributes[Semconv.Attributes.deliveryCount] = delivery.deliveryCount
+  return attributes
+}
+
+const producer: Tracer.SpanOptionsNoTrace = { kind: "producer" }
 
 /**
  * Runs `run` in a producer span `send <destination>` and hands it the
@@ -161,52 +203,65 @@ const send = <A, E>(
   operationName: string,
   destination: string,
   headers: Readonly<Record<string, string>>,
-  attributes: Record<string, unknown>,
+  annotate: Annotate,
   run: (context: Record<string, string>) => Effect.Effect<A, E>
 ): Effect.Effect<A, E> =>
   Effect.suspend(() => {
     const stored = TraceContext.parentOf(headers)
-    const options: Tracer.SpanOptions = {
-      kind: "producer",
-      captureStackTrace: false,
-      attributes: { ...base("send", operationName, destination), ...attributes }
-    }
     if (Option.isNone(stored)) {
-      return Effect.withSpan(Effect.flatMap(TraceContext.headers, run), `send ${destination}`, options)
+      return Effect.useSpan(`send ${destination}`, producer, (span) => {
+        if (span.sampled) {
+          annotateBase(span, "send", operationName, destination)
+          annotate(span)
+        }
+        return Effect.withParentSpan(run(TraceContext.toHeaders(span)), span, noStack)
+      })
     }
     return Effect.flatMap(Effect.option(Effect.currentParentSpan), (current) =>
-      Effect.withSpan(run({}), `send ${destination}`, {
-        ...options,
+      Effect.useSpan(`send ${destination}`, {
+        kind: "producer",
         parent: stored.value,
         links: Option.isSome(current) ? [{ span: current.value, attributes: {} }] : []
+      }, (span) => {
+        if (span.sampled) {
+          annotateBase(span, "send", operationName, destination)
+          annotate(span)
+        }
+        return Effect.withParentSpan(run({}), span, noStack)
       }))
   })
 
-/*
- * Every span here is made with `captureStackTrace: false`: the stack at the
- * point a span starts is inside this module (useless to whoever reads the
- * trace), and capturing it was the largest cost of a traced publish.
- */
+const consumerRoot: Tracer.SpanOptionsNoTrace = { kind: "consumer", root: true }
 
-/** The consumer span of one received message. */
-const consumerSpan = (
+/**
+ * Runs `self` in the consumer span `name` of a received message: a child of
+ * the span its `traceparent` names, or the root of a new trace.
+ */
+const consumerSpan = <A, E, R>(
+  name: string,
   operationType: "process" | "receive",
   destination: string,
   headers: Readonly<Record<string, string>>,
-  attributes: Record<string, unknown>
-): Tracer.SpanOptions => {
+  annotate: Annotate,
+  self: (span: Tracer.Span) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
   const parent = TraceContext.parentOf(headers)
-  const all = { ...base(operationType, operationType, destination), ...attributes }
-  return Option.isSome(parent)
-    ? { kind: "consumer", parent: parent.value, attributes: all, captureStackTrace: false }
-    : { kind: "consumer", root: true, attributes: all, captureStackTrace: false }
+  return Effect.useSpan(
+    name,
+    Option.isSome(parent) ? { kind: "consumer", parent: parent.value } : consumerRoot,
+    (span) => {
+      if (span.sampled) {
+        annotateBase(span, operationType, operationType, destination)
+        annotate(span)
+      }
+      return self(span)
+    }
+  )
 }
 
-const deliveryAttributes = (delivery: EventLog.Delivery): Record<string, unknown> => ({
-  ...envelopeAttributes(delivery.envelope),
-  [Semconv.Attributes.consumerGroup]: delivery.consumer,
-  [Semconv.Attributes.deliveryCount]: delivery.deliveryCount
-})
+/** `self` run with `span` as the current span. */
+const within = <A, E, R>(self: Effect.Effect<A, E, R>) => (span: Tracer.Span): Effect.Effect<A, E, R> =>
+  Effect.withParentSpan(self, span, noStack) as Effect.Effect<A, E, R>
 
 /**
  * Runs `self` in the consumer span `process <destination>` of a received
@@ -222,14 +277,14 @@ export const process: {
   (destination: string, message: Bus.Incoming): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, destination: string, message: Bus.Incoming): Effect.Effect<A, E, R>
 } = dual(3, <A, E, R>(self: Effect.Effect<A, E, R>, destination: string, message: Bus.Incoming) =>
-  Effect.withSpan(
-    self,
-    `process ${destination}`,
+  Effect.suspend(() =>
     consumerSpan(
+      `process ${destination}`,
       "process",
       destination,
       message.envelope.headers,
-      isDelivery(message) ? deliveryAttributes(message) : envelopeAttributes(message.envelope)
+      (span) => isDelivery(message) ? annotateDelivery(span, message) : annotateEnvelope(span, message.envelope),
+      within(self)
     )
   ))
 
@@ -255,7 +310,7 @@ export const bus = (
         "publish",
         destination,
         envelope.headers,
-        envelopeAttributes(envelope),
+        (span) => annotateEnvelope(span, envelope),
         (context) => self.publish(subject, TraceContext.withContext(envelope, context))
       )
     },
@@ -264,7 +319,7 @@ export const bus = (
         "publish",
         destinationOf(subject),
         message.headers,
-        rawAttributes(message),
+        (span) => annotateRaw(span, message),
         (context) => self.publishRaw(subject, withRawContext(message, context))
       ),
     request: (subject, envelope, requestOptions) =>
@@ -272,7 +327,7 @@ export const bus = (
         "request",
         destinationOf(subject),
         envelope.headers,
-        envelopeAttributes(envelope),
+        (span) => annotateEnvelope(span, envelope),
         (context) =>
           Effect.tap(self.request(subject, TraceContext.withContext(envelope, context), requestOptions), (reply) => {
             const server = TraceContext.parentOf(reply.headers)
@@ -284,33 +339,37 @@ export const bus = (
               : Effect.void
           })
       ),
-    subscribe: (pattern, subscribeOptions) =>
-      Effect.map(self.subscribe(pattern, subscribeOptions), (stream) =>
-        Stream.tap(stream, (message) =>
-          Effect.withSpan(
-            Effect.void,
-            `receive ${pattern}`,
-            consumerSpan("receive", pattern, message.envelope.headers, {
-              ...envelopeAttributes(message.envelope),
-              ...(subscribeOptions?.queue === undefined
-                ? {}
-                : { [Semconv.Attributes.consumerGroup]: subscribeOptions.queue })
-            })
-          ))),
-    serve: (pattern, handler, serveOptions) =>
-      self.serve(
+    subscribe: (pattern, subscribeOptions) => {
+      const name = `receive ${pattern}`
+      const queue = subscribeOptions?.queue
+      const receive = (message: Bus.Received) =>
+        consumerSpan(name, "receive", pattern, message.envelope.headers, (span) => {
+          annotateEnvelope(span, message.envelope)
+          if (queue !== undefined) span.attribute(Semconv.Attributes.consumerGroup, queue)
+        }, constVoid)
+      // A chunk at a time, as the transport emits them (`Stream.tap` would emit one message per chunk).
+      return Effect.map(self.subscribe(pattern, subscribeOptions), (stream) =>
+        Stream.mapArrayEffect(stream, (messages) => Effect.as(Effect.forEach(messages, receive, { discard: true }), messages)))
+    },
+    serve: (pattern, handler, serveOptions) => {
+      const name = `process ${pattern}`
+      const queue = serveOptions?.queue
+      return self.serve(
         pattern,
         (request) =>
-          Effect.withSpan(
-            Effect.flatMap(handler(request), TraceContext.inject),
-            `process ${pattern}`,
-            consumerSpan("process", pattern, request.envelope.headers, {
-              ...envelopeAttributes(request.envelope),
-              ...(serveOptions?.queue === undefined ? {} : { [Semconv.Attributes.consumerGroup]: serveOptions.queue })
-            })
-          ),
+          consumerSpan(name, "process", pattern, request.envelope.headers, (span) => {
+            annotateEnvelope(span, request.envelope)
+            if (queue !== undefined) span.attribute(Semconv.Attributes.consumerGroup, queue)
+          }, (span) =>
+            // The reply carries this span's context.
+            Effect.withParentSpan(
+              Effect.map(handler(request), (reply) => TraceContext.withContext(reply, TraceContext.toHeaders(span))),
+              span,
+              noStack
+            )),
         serveOptions
       )
+    }
   }))
 
 /** Raw headers with the trace context added, unless they carry a `traceparent`. */
@@ -338,7 +397,7 @@ export const eventLog = (
         "append",
         appendOptions?.expectedStream ?? destinationOf(subject),
         envelope.headers,
-        envelopeAttributes(envelope),
+        (span) => annotateEnvelope(span, envelope),
         (context) => self.append(subject, TraceContext.withContext(envelope, context), appendOptions)
       ),
     appendRaw: (subject, message, appendOptions) =>
@@ -346,7 +405,7 @@ export const eventLog = (
         "append",
         appendOptions?.expectedStream ?? destinationOf(subject),
         message.headers,
-        rawAttributes(message),
+        (span) => annotateRaw(span, message),
         (context) => self.appendRaw(subject, withRawContext(message, context), appendOptions)
       ),
     pull: (stream, consumer, pullOptions) =>
@@ -369,23 +428,31 @@ export const eventLog = (
           kind: "consumer",
           captureStackTrace: false,
           attributes: {
-            ...base("receive", "receive", stream),
+            [Semconv.Attributes.system]: Semconv.system,
+            [Semconv.Attributes.operationType]: "receive",
+            [Semconv.Attributes.operationName]: "receive",
+            [Semconv.Attributes.destination]: stream,
             [Semconv.Attributes.consumerGroup]: consumer
           }
         }
       ),
-    consume: (stream, consumer, handler, consumeOptions) =>
-      self.consume(
+    consume: (stream, consumer, handler, consumeOptions) => {
+      const name = `process ${stream}`
+      return self.consume(
         stream,
         consumer,
         (delivery) =>
-          Effect.withSpan(
-            handler(delivery),
-            `process ${stream}`,
-            consumerSpan("process", stream, delivery.envelope.headers, deliveryAttributes(delivery))
+          consumerSpan(
+            name,
+            "process",
+            stream,
+            delivery.envelope.headers,
+            (span) => annotateDelivery(span, delivery),
+            (span) => Effect.withParentSpan(handler(delivery), span, noStack)
           ),
         consumeOptions
       )
+    }
   }))
 
 /**

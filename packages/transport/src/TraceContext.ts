@@ -32,8 +32,6 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Headers from "effect/http/Headers"
-import * as HttpTraceContext from "effect/http/HttpTraceContext"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import * as Envelope from "./Envelope.ts"
@@ -58,8 +56,45 @@ export const HeaderNames = {
  */
 export class TraceState extends Context.Service<TraceState, string>()("@herald/transport/TraceContext/TraceState") {}
 
-const traceId = /^[0-9a-f]{32}$/
-const spanId = /^[0-9a-f]{16}$/
+/*
+ * Ids are checked by hand rather than by regular expressions: `toHeaders`
+ * runs for every traced message sent and `parentOf` for every one received.
+ */
+
+/** `value[start, start + length)` is lower-case hex, and not all zeros unless `zeros`. */
+const isHex = (value: string, start: number, length: number, zeros: boolean): boolean => {
+  let nonZero = zeros
+  for (let i = start; i < start + length; i++) {
+    const c = value.charCodeAt(i)
+    if (c === 48) continue // "0"
+    if (!((c > 48 && c <= 57) || (c >= 97 && c <= 102))) return false
+    nonZero = true
+  }
+  return nonZero
+}
+
+/** A W3C trace id (32 lower-case hex digits, not all zeros). */
+const isTraceId = (id: string): boolean => id.length === 32 && isHex(id, 0, 32, false)
+
+/** A W3C span id (16 lower-case hex digits, not all zeros). */
+const isSpanId = (id: string): boolean => id.length === 16 && isHex(id, 0, 16, false)
+
+/**
+ * A `traceparent` of version `00` (`00-<trace id>-<span id>-<flags>`, 55
+ * characters, lower case): the span it names, or `undefined`.
+ */
+const parseTraceparent = (value: string): Tracer.ExternalSpan | undefined => {
+  if (
+    value.length !== 55 || value.charCodeAt(0) !== 48 || value.charCodeAt(1) !== 48 ||
+    value.charCodeAt(2) !== 45 || value.charCodeAt(35) !== 45 || value.charCodeAt(52) !== 45 ||
+    !isHex(value, 3, 32, false) || !isHex(value, 36, 16, false) || !isHex(value, 53, 2, true)
+  ) return undefined
+  return Tracer.externalSpan({
+    traceId: value.slice(3, 35),
+    spanId: value.slice(36, 52),
+    sampled: (parseInt(value.slice(53, 55), 16) & 1) === 1
+  })
+}
 // W3C: at most 512 characters are worth propagating; no control characters.
 const traceStateValue = /^[\x20-\x7e]{1,512}$/
 
@@ -111,7 +146,7 @@ const disabled = (span: Tracer.AnySpan): boolean => Context.get(span.annotations
 export const toHeaders = (span: Tracer.AnySpan): Record<string, string> => {
   if (disabled(span)) return {}
   const trace = span.traceId.length === 16 ? span.traceId.padStart(32, "0") : span.traceId
-  if (!traceId.test(trace) || !spanId.test(span.spanId) || /^0+$/.test(trace) || /^0+$/.test(span.spanId)) return {}
+  if (!isTraceId(trace) || !isSpanId(span.spanId)) return {}
   const headers: Record<string, string> = {
     [HeaderNames.traceparent]: `00-${trace}-${span.spanId}-${span.sampled ? "01" : "00"}`
   }
@@ -167,14 +202,15 @@ export const inject = (envelope: Envelope.Envelope): Effect.Effect<Envelope.Enve
 export const parentOf = (headers: Readonly<Record<string, string>>): Option.Option<Tracer.ExternalSpan> => {
   const traceparent = lookup(headers, HeaderNames.traceparent)
   if (traceparent === undefined) return Option.none()
-  const parsed = HttpTraceContext.w3c(Headers.fromRecordUnsafe({ traceparent: traceparent.trim().toLowerCase() }))
-  if (Option.isNone(parsed)) return parsed
+  // What Herald writes parses as it is; anything else is trimmed and lower-cased first.
+  const parsed = parseTraceparent(traceparent) ?? parseTraceparent(traceparent.trim().toLowerCase())
+  if (parsed === undefined) return Option.none()
   const state = lookup(headers, HeaderNames.tracestate)?.trim()
-  if (state === undefined || !traceStateValue.test(state)) return parsed
+  if (state === undefined || !traceStateValue.test(state)) return Option.some(parsed)
   return Option.some(Tracer.externalSpan({
-    traceId: parsed.value.traceId,
-    spanId: parsed.value.spanId,
-    sampled: parsed.value.sampled,
+    traceId: parsed.traceId,
+    spanId: parsed.spanId,
+    sampled: parsed.sampled,
     annotations: Context.make(TraceState, state)
   }))
 }
