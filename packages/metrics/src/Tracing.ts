@@ -205,31 +205,31 @@ const send = <A, E>(
   headers: Readonly<Record<string, string>>,
   annotate: Annotate,
   run: (context: Record<string, string>) => Effect.Effect<A, E>
-): Effect.Effect<A, E> =>
-  Effect.suspend(() => {
-    const stored = TraceContext.parentOf(headers)
-    if (Option.isNone(stored)) {
-      return Effect.useSpan(`send ${destination}`, producer, (span) => {
-        if (span.sampled) {
-          annotateBase(span, "send", operationName, destination)
-          annotate(span)
-        }
-        return Effect.withParentSpan(run(TraceContext.toHeaders(span)), span, noStack)
-      })
-    }
-    return Effect.flatMap(Effect.option(Effect.currentParentSpan), (current) =>
-      Effect.useSpan(`send ${destination}`, {
-        kind: "producer",
-        parent: stored.value,
-        links: Option.isSome(current) ? [{ span: current.value, attributes: {} }] : []
-      }, (span) => {
-        if (span.sampled) {
-          annotateBase(span, "send", operationName, destination)
-          annotate(span)
-        }
-        return Effect.withParentSpan(run({}), span, noStack)
-      }))
-  })
+): Effect.Effect<A, E> => {
+  // The headers are the caller's, read once when the effect is made: no `Effect.suspend` step per message.
+  const stored = TraceContext.parentOf(headers)
+  if (Option.isNone(stored)) {
+    return Effect.useSpan(`send ${destination}`, producer, (span) => {
+      if (span.sampled) {
+        annotateBase(span, "send", operationName, destination)
+        annotate(span)
+      }
+      return Effect.withParentSpan(run(TraceContext.toHeaders(span)), span, noStack)
+    })
+  }
+  return Effect.flatMap(Effect.option(Effect.currentParentSpan), (current) =>
+    Effect.useSpan(`send ${destination}`, {
+      kind: "producer",
+      parent: stored.value,
+      links: Option.isSome(current) ? [{ span: current.value, attributes: {} }] : []
+    }, (span) => {
+      if (span.sampled) {
+        annotateBase(span, "send", operationName, destination)
+        annotate(span)
+      }
+      return Effect.withParentSpan(run({}), span, noStack)
+    }))
+}
 
 const consumerRoot: Tracer.SpanOptionsNoTrace = { kind: "consumer", root: true }
 
