@@ -126,6 +126,36 @@ export const suite = (it: It, unique: () => Names) => {
     )
   })
 
+  it.effect("an unsampled trace: its context still travels (flags 00), its spans carry no attributes", () => {
+    const ex = exporter()
+    const { prefix } = unique()
+    const pattern = `${prefix}.orders.*`
+    return Effect.gen(function*() {
+      const bus = yield* Bus.Bus
+      const messages = yield* bus.subscribe(pattern)
+      yield* bus.publish(`${prefix}.orders.o-1`, Fixtures.envelope({ identity: 1 })).pipe(
+        Effect.withSpan("place order", { sampled: false })
+      )
+      const received = Array.from(yield* Stream.runCollect(Stream.take(messages, 1)))
+      assert.strictEqual(received.length, 1)
+
+      const root = ex.one("place order")
+      const send = ex.one(`send ${pattern}`)
+      const receive = ex.one(`receive ${pattern}`)
+      assert.strictEqual(parentId(send), root.spanId)
+      assert.strictEqual(parentId(receive), send.spanId)
+      assert.strictEqual(received[0]!.envelope.headers["traceparent"], `00-${send.traceId}-${send.spanId}-00`)
+      for (const span of [send, receive]) {
+        assert.strictEqual(span.sampled, false)
+        assert.strictEqual(span.attributes.size, 0)
+      }
+    }).pipe(
+      Effect.provide(Tracing.layer({ destinations: [pattern] })),
+      Effect.scoped,
+      Effect.withTracer(ex.tracer)
+    )
+  })
+
   it.effect("append → consume: every delivery is a child of the producer's span, with its delivery count", () => {
     const ex = exporter()
     const { prefix, stream } = unique()
