@@ -24,8 +24,8 @@ export interface Sizes {
   readonly outbox: number
   /** `Outbox.publish` calls per outbox transaction. */
   readonly outboxTx: number
-  /** `publish`: `outboxTx` calls of `Outbox.publish` per transaction; `publishAll`: one call with `outboxTx` messages. */
-  readonly outboxMode: "publish" | "publishAll"
+  /** Partition keys of the keyed outbox rows (message i has key i mod this). */
+  readonly outboxKeys: number
   /** Outbox transactions running at once. */
   readonly outboxWriters: number
   /** Messages read per inbox run (the first ones of the consume stream). */

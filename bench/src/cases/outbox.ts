@@ -19,25 +19,40 @@ import { pipelined, rawAppender, withStream } from "./jetstream.ts"
 
 export type Dialect = "pg" | "sqlite"
 
+/**
+ * `publish`: `outboxTx` calls of `Outbox.publish` per transaction;
+ * `publishAll`: one call with `outboxTx` messages; `keyed`: one
+ * `publishAll` whose messages carry `partitionKey` = one of `outboxKeys` keys
+ * (message i has key i mod keys), so the relay keeps each key's order.
+ */
+export type Mode = "publish" | "publishAll" | "keyed"
+
 const chunk = <A>(xs: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
   Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size))
 
 export const enqueueRelay = (
   ctx: BenchContext,
   dialect: Dialect,
-  sqlContext: Context.Context<SqlClient.SqlClient>
+  sqlContext: Context.Context<SqlClient.SqlClient>,
+  mode: Mode
 ): Case => {
   const n = ctx.sizes.outbox
   const perTx = ctx.sizes.outboxTx
   const writers = ctx.sizes.outboxWriters
-  const mode = ctx.sizes.outboxMode
+  const keys = ctx.sizes.outboxKeys
+  const tag = `${dialect}_${mode}`
+  const how = mode === "publish"
+    ? `${perTx} Outbox.publish`
+    : mode === "publishAll"
+    ? `one Outbox.publishAll of ${perTx}`
+    : `one Outbox.publishAll of ${perTx} over ${keys} partition keys`
   return {
     title:
-      `outbox enqueue+relay (${dialect}), ${n} messages, ${mode === "publishAll" ? `one Outbox.publishAll of ${perTx}` : `${perTx} Outbox.publish`} per transaction, ${writers} transactions at once; raw js.publish ${ctx.sizes.window} in flight`,
+      `outbox enqueue+relay (${dialect}), ${n} messages, ${how} per transaction, ${writers} transactions at once; raw js.publish ${ctx.sizes.window} in flight`,
     raw: (run) => {
-      const stream = `BENCH_OUTBOX_${dialect}_RAW_${run}`
-      const subject = `bench.outbox.${dialect}.raw.${run}.orders`
-      return withStream(ctx, stream, [`bench.outbox.${dialect}.raw.${run}.>`], Effect.promise(async () => {
+      const stream = `BENCH_OUTBOX_${tag}_RAW_${run}`
+      const subject = `bench.outbox.${tag}.raw.${run}.orders`
+      return withStream(ctx, stream, [`bench.outbox.${tag}.raw.${run}.>`], Effect.promise(async () => {
         const send = rawAppender(ctx)
         const t0 = now()
         await within(runTimeoutMillis, `raw outbox run ${run}`, pipelined(n, ctx.sizes.window, (i) => send(subject, i)))
@@ -48,14 +63,14 @@ export const enqueueRelay = (
       }))
     },
     herald: (run) => {
-      const stream = `BENCH_OUTBOX_${dialect}_HERALD_${run}`
-      const subject = `bench.outbox.${dialect}.herald.${run}.orders`
-      const table = `bench_outbox_${run}`
+      const stream = `BENCH_OUTBOX_${tag}_HERALD_${run}`
+      const subject = `bench.outbox.${tag}.herald.${run}.orders`
+      const table = `bench_outbox_${mode.toLowerCase()}_${run}`
       const batches = chunk(Array.from({ length: n }, (_, i) => i), perTx)
       return withStream(
         ctx,
         stream,
-        [`bench.outbox.${dialect}.herald.${run}.>`],
+        [`bench.outbox.${tag}.herald.${run}.>`],
         Effect.scoped(Effect.gen(function*() {
           // Untimed: a fresh table, the store, the relay started and idle.
           yield* OutboxMigrations.migrate({ table })
@@ -72,6 +87,16 @@ export const enqueueRelay = (
               mode === "publishAll"
                 ? Effect.flatMap(
                   Effect.forEach(batch, (i) => Effect.map(OrderPlaced.root(payloadOf(i)), (envelope) => ({ subject, envelope }))),
+                  (messages) => outbox.publishAll(messages)
+                )
+                : mode === "keyed"
+                ? Effect.flatMap(
+                  Effect.forEach(batch, (i) =>
+                    Effect.map(OrderPlaced.root(payloadOf(i)), (envelope) => ({
+                      subject,
+                      envelope,
+                      partitionKey: `k${i % keys}`
+                    }))),
                   (messages) => outbox.publishAll(messages)
                 )
                 : Effect.forEach(batch, (i) => Effect.flatMap(OrderPlaced.root(payloadOf(i)), (e) => outbox.publish(subject, e)), {
