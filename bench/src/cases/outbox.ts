@@ -1,6 +1,8 @@
 /**
  * Outbox: N messages committed to the outbox table (transactions of
- * `outboxTx` × `Outbox.publish`, `outboxWriters` transactions at once) while
+ * `outboxTx` messages, by one `Outbox.publishAll`, by `outboxTx` ×
+ * `Outbox.publish`, or by one `publishAll` over `outboxKeys` partition keys;
+ * `outboxWriters` transactions at once) while
  * a relay (started before the clock) appends them to JetStream; timed from
  * the first commit's start to the moment the relay has appended and marked
  * sent the last one; each message built (`OrderPlaced.root`) inside its
@@ -14,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type BenchContext, runTimeoutMillis, within, withinEffect } from "../context.ts"
 import { OrderPlaced, payloadOf, withIds } from "../fixtures.ts"
-import { type Case, now } from "../harness.ts"
+import { type Case, cpuMicros, now } from "../harness.ts"
 import { pipelined, rawAppender, withStream } from "./jetstream.ts"
 
 export type Dialect = "pg" | "sqlite"
@@ -54,12 +56,14 @@ export const enqueueRelay = (
       const subject = `bench.outbox.${tag}.raw.${run}.orders`
       return withStream(ctx, stream, [`bench.outbox.${tag}.raw.${run}.>`], Effect.promise(async () => {
         const send = rawAppender(ctx)
+        const c0 = process.cpuUsage()
         const t0 = now()
         await within(runTimeoutMillis, `raw outbox run ${run}`, pipelined(n, ctx.sizes.window, (i) => send(subject, i)))
         const t1 = now()
+        const cpu = cpuMicros(c0) / n
         const info = await ctx.jsm.streams.info(stream)
         if (info.state.messages !== n) throw new Error(`raw outbox: ${info.state.messages} stored, expected ${n}`)
-        return { rate: n / ((t1 - t0) / 1000) }
+        return { rate: n / ((t1 - t0) / 1000), cpu }
       }))
     },
     herald: (run) => {
@@ -103,16 +107,18 @@ export const enqueueRelay = (
                   discard: true
                 })
             )
+          const c0 = process.cpuUsage()
           const t0 = now()
           yield* Effect.forEach(batches, write, { concurrency: writers, discard: true })
           const t1 = now()
           while ((yield* relay.stats).published < n) yield* Effect.sleep(1)
           const t2 = now()
+          const cpu = cpuMicros(c0) / n
           const info = yield* Effect.promise(() => ctx.jsm.streams.info(stream))
           if (info.state.messages !== n) {
             return yield* Effect.die(new Error(`herald outbox: ${info.state.messages} stored, expected ${n}`))
           }
-          return { rate: n / ((t2 - t0) / 1000), enqueue: n / ((t1 - t0) / 1000), tail: t2 - t1 }
+          return { rate: n / ((t2 - t0) / 1000), enqueue: n / ((t1 - t0) / 1000), tail: t2 - t1, cpu }
         })).pipe(
           Effect.provideContext(sqlContext),
           withIds,
