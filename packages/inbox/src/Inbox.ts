@@ -52,8 +52,12 @@
  */
 import { type EventLog, type Handler, Millis } from "@herald/transport"
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -161,6 +165,196 @@ export const middleware = (options?: MiddlewareOptions): <In extends EventLog.De
         )
       )
 }
+
+/**
+ * Options of `batched`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BatchOptions extends MiddlewareOptions {
+  /** Deliveries per transaction, at most (default 100, at most 1,000). */
+  readonly size?: number | undefined
+  /**
+   * How long the first delivery of a batch waits for others before the
+   * batch runs without them (default 5 ms).
+   */
+  readonly linger?: Duration.Input | undefined
+}
+
+/**
+ * The default batch size of `batched`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBatchSize = 100
+
+/**
+ * The default linger of `batched`, in milliseconds.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultLingerMillis = 5
+
+/** A delivery waiting in a batch. */
+interface Waiting {
+  readonly item: InboxStore.BatchItem<unknown, unknown>
+  readonly done: Deferred.Deferred<InboxStore.Outcome, unknown>
+  /** `cancelled` when the caller was interrupted: not started, or interrupted where it runs. */
+  readonly control: { cancelled: boolean; fiber: Fiber.Fiber<void, unknown> | undefined }
+}
+
+/**
+ * The inbox middleware with batched commits: the deliveries handled at the
+ * same time share one transaction, up to `size` of them, the first waiting
+ * at most `linger` for the others. Each message's record and handler run in
+ * a savepoint of their own: a handler that fails (or is interrupted) is
+ * rolled back to its savepoint and takes the usual way (nak or dead
+ * letter), the others commit. Each delivery's effect succeeds only after
+ * the transaction committed, so the runner acks after the commit; a commit
+ * that fails fails every delivery of the batch (`StoreError`, retryable):
+ * nothing was applied, all come back.
+ *
+ * Run the consumer with `concurrency` at least `size`, so that batches
+ * fill. Needs a store that shares a transaction among messages (`InboxSql`);
+ * the batcher is a fiber of the current scope.
+ *
+ * ```ts
+ * const inbox = yield* Inbox.batched({ size: 100, linger: "5 millis" })
+ * yield* log.consume("PAYMENTS", "ledger", Handler.pipe(deposit, inbox), { concurrency: 200 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const batched = (
+  options?: BatchOptions
+): Effect.Effect<
+  <In extends EventLog.Delivery, E, R>(handler: Handler.Handler<In, E, R>) => Handler.Handler<In, E | InboxError.InboxError, R>,
+  InboxError.InboxError,
+  InboxStore.InboxStore | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const consumer = options?.consumer
+    if (consumer !== undefined && consumer.length === 0) {
+      return yield* Effect.fail(InboxError.invalid("batched: consumer must be a non-empty string"))
+    }
+    const size = options?.size ?? defaultBatchSize
+    if (!Number.isSafeInteger(size) || size < 1 || size > 1_000) {
+      return yield* Effect.fail(InboxError.invalid(`batched: size must be an integer from 1 to 1000, got ${size}`))
+    }
+    const linger = options?.linger === undefined
+      ? defaultLingerMillis
+      : yield* Result.match(Millis.decode(options.linger, { min: 0 }), {
+        onFailure: (p) => Effect.fail(InboxError.invalid(`batched: linger must be a finite duration: ${p.message}`)),
+        onSuccess: Effect.succeed
+      })
+    const onDuplicate = options?.onDuplicate ?? logDuplicate
+    const store = yield* InboxStore.InboxStore
+    const runBatch = store.runBatch
+    if (runBatch === undefined) {
+      return yield* Effect.fail(
+        InboxError.invalid(`batched: the ${store.kind} store cannot share a transaction among messages; use InboxSql`)
+      )
+    }
+
+    let current: Array<Waiting> = []
+    let firstAt = 0
+    let started = Deferred.makeUnsafe<void>()
+    let full = Deferred.makeUnsafe<void>()
+    let closed = false
+    let running: ReadonlyArray<Waiting> = []
+
+    const settle = (waiting: ReadonlyArray<Waiting>, exits: ReadonlyArray<Exit.Exit<InboxStore.Outcome, unknown>>) =>
+      Effect.sync(() => waiting.forEach((w, i) => Deferred.doneUnsafe(w.done, exits[i]!)))
+
+    const runOne = Effect.gen(function*() {
+      yield* Deferred.await(started)
+      if (current.length < size) {
+        const waited = (yield* Clock.currentTimeMillis) - firstAt
+        if (waited < linger) yield* Effect.timeoutOption(Deferred.await(full), linger - waited)
+      }
+      const waiting = current.length > size ? current.slice(0, size) : current
+      current = current.length > size ? current.slice(size) : []
+      started = Deferred.makeUnsafe<void>()
+      full = Deferred.makeUnsafe<void>()
+      if (current.length > 0) {
+        firstAt = yield* Clock.currentTimeMillis
+        Deferred.doneUnsafe(started, Exit.void)
+        if (current.length >= size) Deferred.doneUnsafe(full, Exit.void)
+      }
+      const live = waiting.filter((w) => !w.control.cancelled)
+      running = live
+      const exits = yield* Effect.exit(runBatch(live.map((w) => w.item)))
+      running = []
+      yield* Exit.isSuccess(exits)
+        ? settle(live, exits.value)
+        : settle(live, live.map(() => Exit.failCause(exits.cause)))
+    })
+
+    yield* Effect.forkScoped(
+      Effect.forever(runOne).pipe(
+        Effect.onExit(() =>
+          Effect.sync(() => {
+            closed = true
+            for (const w of [...running, ...current]) Deferred.doneUnsafe(w.done, Exit.interrupt())
+            current = []
+          })
+        )
+      )
+    )
+
+    const join = Effect.fnUntraced(function*(item: InboxStore.BatchItem<unknown, unknown>) {
+      if (closed) return yield* Effect.interrupt
+      const control: { cancelled: boolean; fiber: Fiber.Fiber<void, unknown> | undefined } = {
+        cancelled: false,
+        fiber: undefined
+      }
+      // The effect the store runs: skipped if the caller is gone, in a fiber of its own that the caller can interrupt.
+      const effect = Effect.suspend(() =>
+        control.cancelled
+          ? Effect.interrupt
+          : Effect.flatMap(Effect.forkChild(item.effect, { startImmediately: true }), (fiber) => {
+            control.fiber = fiber
+            return Fiber.join(fiber)
+          })
+      )
+      const waiting: Waiting = { item: { ...item, effect }, done: Deferred.makeUnsafe(), control }
+      current.push(waiting)
+      if (current.length === 1) {
+        firstAt = yield* Clock.currentTimeMillis
+        Deferred.doneUnsafe(started, Exit.void)
+      }
+      if (current.length === size) Deferred.doneUnsafe(full, Exit.void)
+      return yield* Effect.onInterrupt(
+        Deferred.await(waiting.done),
+        () =>
+          Effect.sync(() => {
+            control.cancelled = true
+            control.fiber?.interruptUnsafe()
+          })
+      )
+    })
+
+    return <In extends EventLog.Delivery, E, R>(
+      handler: Handler.Handler<In, E, R>
+    ): Handler.Handler<In, E | InboxError.InboxError, R> =>
+    (delivery) =>
+      Effect.flatMap(Effect.context<R>(), (context) =>
+        Effect.flatMap(
+          join({
+            entry: entryOf(delivery, consumer),
+            effect: Effect.suspend(() => handler(delivery)) as Effect.Effect<void, unknown, unknown>,
+            context: context as Context.Context<unknown>
+          }) as Effect.Effect<InboxStore.Outcome, E | InboxError.InboxError>,
+          (outcome) =>
+            outcome === "duplicate"
+              ? Effect.andThen(countDuplicate(delivery, consumer ?? delivery.consumer), onDuplicate(delivery))
+              : Effect.void
+        ))
+  })
 
 /**
  * Whether a consumer processed a message.

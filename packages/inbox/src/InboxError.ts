@@ -208,14 +208,22 @@ const duplicateKeyCodes = new Set(["23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQL
  * a unique violation is the inbox's duplicate handling at work, not a fault
  * of the message: another delivery recorded the same message at the same
  * time. It is retryable: the redelivery finds the record and is a duplicate.
+ * With `retryable: true` the failure is retryable whatever its code (the
+ * commit of a batch: its failure cannot be pinned on one message).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const store = (operation: string, cause: unknown, options?: { readonly ownKey?: boolean | undefined }): InboxError => {
+export const store = (
+  operation: string,
+  cause: unknown,
+  options?: { readonly ownKey?: boolean | undefined; readonly retryable?: boolean | undefined }
+): InboxError => {
   const fields = StoreFault.errorFields(cause)
   const ownDuplicate = options?.ownKey === true && fields.code !== undefined && duplicateKeyCodes.has(fields.code)
-  return make(new StoreError({ operation, ...fields, retryable: ownDuplicate || fields.retryable, cause }))
+  return make(
+    new StoreError({ operation, ...fields, retryable: options?.retryable === true || ownDuplicate || fields.retryable, cause })
+  )
 }
 
 /**

@@ -39,8 +39,11 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -169,6 +172,122 @@ export const make: (
             )
           )))
 
+  const paramsOf = (entry: InboxStore.Entry, now: number) => [
+    entry.consumer,
+    entry.messageId,
+    entry.stream,
+    entry.streamSequence,
+    entry.subject,
+    entry.type,
+    entry.deliveryCount,
+    now
+  ]
+  const keyOf = (consumer: string, messageId: string) => `${consumer}\u0000${messageId}`
+  const savepoint = sql.unsafe(`SAVEPOINT herald_inbox_item`)
+  const rollbackToSavepoint = sql.unsafe(`ROLLBACK TO SAVEPOINT herald_inbox_item`)
+
+  // One transaction for the batch: the records of its distinct messages in
+  // one statement (in key order, so that two batches lock rows in the same
+  // order), then each new message's effect in a savepoint of its own. A
+  // savepoint is not released: the next one nests in it, and `ROLLBACK TO`
+  // names the innermost. An effect that fails is rolled back to its
+  // savepoint and its record deleted; the others commit.
+  const runBatch = <E, R>(
+    items: ReadonlyArray<InboxStore.BatchItem<E, R>>
+  ): Effect.Effect<ReadonlyArray<Exit.Exit<InboxStore.Outcome, E | InboxError.InboxError>>, InboxError.InboxError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      type Result = Exit.Exit<InboxStore.Outcome, E | InboxError.InboxError>
+      const results: Array<Result | undefined> = new Array(items.length)
+      /** Index of the first item of each key; later items of a key take its outcome. */
+      const firsts = new Map<string, number>()
+      const copies = new Map<number, number>()
+      items.forEach((item, i) => {
+        if (Option.isSome(Context.getOption(item.context, transaction))) {
+          results[i] = Exit.fail(
+            InboxError.make(
+              new InboxError.NestedTransaction({ consumer: item.entry.consumer, messageId: item.entry.messageId })
+            )
+          )
+          return
+        }
+        const key = keyOf(item.entry.consumer, item.entry.messageId)
+        const first = firsts.get(key)
+        if (first === undefined) firsts.set(key, i)
+        else copies.set(i, first)
+      })
+      const order = [...firsts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => i)
+
+      const apply = (i: number) =>
+        Effect.gen(function*() {
+          const item = items[i]!
+          yield* savepoint
+          const exit = yield* Effect.exit(
+            Effect.updateContext(item.effect, (own: Context.Context<never>) => Context.merge(own, item.context))
+          )
+          if (Exit.isSuccess(exit)) {
+            results[i] = Exit.succeed("processed")
+            return
+          }
+          yield* rollbackToSavepoint
+          yield* sql.unsafe(statements.delete, [item.entry.consumer, item.entry.messageId])
+          results[i] = exit as Result
+        })
+
+      /** One statement for all the records; `undefined` when it failed (a value the database refuses). */
+      const insertAll = Effect.gen(function*() {
+        if (order.length === 0) return new Set<string>()
+        yield* savepoint
+        const rows = yield* Effect.exit(
+          sql.unsafe<{ readonly consumer: string; readonly message_id: string }>(
+            statements.insertMany(order.length),
+            order.flatMap((i) => paramsOf(items[i]!.entry, now))
+          )
+        )
+        if (Exit.isSuccess(rows)) return new Set(rows.value.map((r) => keyOf(r.consumer, r.message_id)))
+        yield* rollbackToSavepoint
+        return undefined
+      })
+
+      /** One message at a time, when the statement for all failed: the record's failure is its message's. */
+      const insertOne = (i: number) =>
+        Effect.gen(function*() {
+          const entry = items[i]!.entry
+          yield* savepoint
+          const rows = yield* Effect.exit(sql.unsafe(statements.insert, paramsOf(entry, now)))
+          if (Exit.isSuccess(rows)) return rows.value.length > 0
+          yield* rollbackToSavepoint
+          const cause = Cause.squash(rows.cause)
+          results[i] = Exit.fail(InboxError.store(`record in ${label}`, cause, { ownKey: true }))
+          return false
+        })
+
+      const body = Effect.gen(function*() {
+        const inserted = yield* insertAll
+        for (const i of order) {
+          const entry = items[i]!.entry
+          const isNew = inserted === undefined
+            ? yield* insertOne(i)
+            : inserted.has(keyOf(entry.consumer, entry.messageId))
+          if (results[i] !== undefined) continue
+          if (isNew) yield* apply(i)
+          else results[i] = Exit.succeed("duplicate")
+        }
+      })
+
+      return sql.withTransaction(body).pipe(
+        // The commit's failure cannot be told to be one message's: the batch is tried again.
+        Effect.mapError((e) => InboxError.store(`record a batch in ${label}`, e, { retryable: true })),
+        Effect.map(() =>
+          items.map((_, i): Result => {
+            const own = results[i]
+            if (own !== undefined) return own
+            const exit = results[copies.get(i)!]!
+            return Exit.isSuccess(exit) ? Exit.succeed("duplicate") : exit
+          })
+        )
+      )
+    })
+
   const record = Effect.fn("InboxSql.record")(function*(consumer: string, messageId: string) {
     const rows = yield* sql.unsafe<Table.Row>(statements.select, [consumer, messageId]).pipe(
       Effect.mapError((e) => InboxError.store(`read ${label}`, e))
@@ -213,6 +332,7 @@ export const make: (
     kind: `sql:${dialect}`,
     guarantee: "atomic",
     run,
+    runBatch,
     record,
     records,
     deleteBefore,

@@ -18,6 +18,7 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import type * as Option from "effect/Option"
 import type * as InboxError from "./InboxError.ts"
 
@@ -96,6 +97,20 @@ export interface Query {
 export type Guarantee = "atomic" | "markAfterSuccess" | "markBeforeHandler"
 
 /**
+ * One delivery of a batch (`runBatch`): its entry, the effect to apply, and
+ * the context the effect runs in (the caller's: the store adds its
+ * transaction to it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BatchItem<E, R> {
+  readonly entry: Entry
+  readonly effect: Effect.Effect<void, E, R>
+  readonly context: Context.Context<R>
+}
+
+/**
  * The default `limit` of a query.
  *
  * @since 0.1.0
@@ -119,6 +134,17 @@ export class InboxStore extends Context.Service<InboxStore, {
    * as is; a failure of the store is an `InboxError`.
    */
   readonly run: <E, R>(entry: Entry, effect: Effect.Effect<void, E, R>) => Effect.Effect<Outcome, E | InboxError.InboxError, R>
+  /**
+   * Applies the effects of a batch in one transaction, each unless its entry
+   * is recorded, each in a savepoint of its own: an effect that fails (or is
+   * interrupted) is rolled back to its savepoint with its record, and the
+   * others commit. Answers one exit per item, in order, once the transaction
+   * committed; fails as a whole (nothing applied) when the transaction does.
+   * Only stores that can share a transaction among messages have it (SQL).
+   */
+  readonly runBatch?: (<E, R>(
+    items: ReadonlyArray<BatchItem<E, R>>
+  ) => Effect.Effect<ReadonlyArray<Exit.Exit<Outcome, E | InboxError.InboxError>>, InboxError.InboxError>) | undefined
   /** The record of one message for one consumer, if it was processed. */
   readonly record: (consumer: string, messageId: string) => Effect.Effect<Option.Option<InboxRecord>, InboxError.InboxError>
   /** Records matching a query, oldest first. */

@@ -54,6 +54,8 @@ export interface Statements {
   readonly ddl: ReadonlyArray<string>
   /** Records an entry unless it exists; returns one row when it inserted. 8 parameters, in `columns` order. */
   readonly insert: string
+  /** Records `n` entries unless they exist (8 parameters each); returns `consumer, message_id` of each inserted one. */
+  readonly insertMany: (n: number) => string
   readonly select: string
   readonly delete: string
   /** Deletes up to `$2` records processed before `$1`; returns one row per deleted record. */
@@ -95,10 +97,21 @@ export const statements = (dialect: Dialect, table: Table): Statements => {
         table.schema === undefined ? `"${table.index}"` : `"${table.schema}"."${table.index}"`
       } ON "${table.name}" (processed_at)`
     ]
+  const many = new Map<number, string>()
+  const insertMany = (n: number): string => {
+    const cached = many.get(n)
+    if (cached !== undefined) return cached
+    const rows = Array.from({ length: n }, (_, r) => `(${[1, 2, 3, 4, 5, 6, 7, 8].map((i) => p(r * 8 + i)).join(", ")})`)
+    const text = `INSERT INTO ${t} (${columns}) VALUES ${rows.join(", ")} ` +
+      `ON CONFLICT (consumer, message_id) DO NOTHING RETURNING consumer, message_id`
+    many.set(n, text)
+    return text
+  }
   return {
     dialect,
     table,
     ddl,
+    insertMany,
     insert: `INSERT INTO ${t} (${columns}) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8].map(p).join(", ")}) ` +
       `ON CONFLICT (consumer, message_id) DO NOTHING RETURNING 1 AS inserted`,
     select: `SELECT ${columns} FROM ${t} WHERE consumer = ${p(1)} AND message_id = ${p(2)}`,
