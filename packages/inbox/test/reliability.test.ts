@@ -18,11 +18,19 @@
  * The handler's database effect is one upsert into a counter table. The
  * assertion: every message id has count exactly 1 and the total is N.
  *
+ * The same run in batch mode (`Inbox.batched`, batches of 16, linger 5 ms,
+ * 32 handlers at once), on PostgreSQL and on SQLite: an interrupted attempt
+ * is cancelled in its batch (or rolled back to its savepoint), a failing
+ * one rolled back to its savepoint, and a slow one holds its whole batch
+ * past the ack wait, so that all of the batch is redelivered while it runs.
+ * Every 100th message sleeps there (a batch waits for its slowest message).
+ *
  * The guard-removal experiment: `INBOX_UNGUARDED=1` runs the same handler
  * in the same kind of transaction without the inbox record; the test then
  * fails (messages applied twice). `INBOX_RELIABILITY_N` and
  * `INBOX_RELIABILITY_SEED` change the size and the random seed.
  */
+import { SqliteClient } from "@herald/sql-sqlite"
 import { NatsServer, Wait } from "@herald/testing"
 import { TestDatabase } from "@herald/testing/pg"
 import { EventLog, Topology } from "@herald/transport"
@@ -50,12 +58,15 @@ const Nats = Layer.unwrap(
   NatsServer.NatsServer.useSync((server) => NatsTransport.layer({ servers: server.url, name: "inbox-reliability" }))
 ).pipe(Layer.provideMerge(NatsServer.layer()))
 
-const Live = Layer.mergeAll(Nats, TestDatabase.layerPg({ maxConnections: 24 }))
+type Mode = "per-message" | "batch"
 
-layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("inbox reliability (nats-server + PostgreSQL)", (it) => {
+const reliability = <E>(name: string, database: Layer.Layer<SqlClient.SqlClient, E>, mode: Mode) =>
+layer(Layer.mergeAll(Nats, database), { excludeTestServices: true, timeout: "60 seconds" })(name, (it) => {
+  const batch = mode === "batch"
+  const sleepEvery = batch ? 100 : 25
   it.effect(
     `${N} messages, interrupted mid-transaction, redelivered while still running: each applied exactly once${
-      unguarded ? " [UNGUARDED EXPERIMENT]" : ""
+      batch ? " (batched commits)" : unguarded ? " [UNGUARDED EXPERIMENT]" : ""
     }`,
     () =>
       Effect.gen(function*() {
@@ -92,7 +103,7 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("inbox reliabi
           Effect.gen(function*() {
             stats.handlerRuns++
             yield* bump(t.counter, d.envelope.identity.messageId)
-            if (d.deliveryCount === 1 && nOf(d) % 25 === 0) {
+            if (d.deliveryCount === 1 && nOf(d) % sleepEvery === 0) {
               stats.sleepers++
               yield* Effect.sleep("1500 millis")
             } else {
@@ -104,9 +115,14 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("inbox reliabi
             }
           })
 
-        const guarded = unguarded
+        const onDuplicate = () => Effect.sync(() => void stats.duplicatesSkipped++)
+        const guarded = batch
+          ? (yield* Inbox.batched({ size: 16, linger: "5 millis", onDuplicate }).pipe(
+            Effect.provideService(InboxStore.InboxStore, store)
+          ))(handler)
+          : unguarded
           ? (d: EventLog.Delivery) => sql.withTransaction(handler(d))
-          : Inbox.middleware({ onDuplicate: () => Effect.sync(() => void stats.duplicatesSkipped++) })(handler)
+          : Inbox.middleware({ onDuplicate })(handler)
 
         const attempt = (d: EventLog.Delivery) => {
           const id = d.envelope.identity.messageId
@@ -128,7 +144,7 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("inbox reliabi
         }
 
         const handle = yield* log.consume(t.stream, t.consumer, attempt, {
-          concurrency: 16,
+          concurrency: batch ? 32 : 16,
           nakDelay: () => "20 millis"
         }).pipe(Effect.provideService(InboxStore.InboxStore, store))
 
@@ -155,6 +171,7 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("inbox reliabi
         const summary = {
           seed,
           unguarded,
+          mode,
           N,
           ...stats,
           runner: yield* handle.stats,
@@ -175,8 +192,12 @@ layer(Live, { excludeTestServices: true, timeout: "60 seconds" })("inbox reliabi
         assert.strictEqual(applied.size, N, `every message applied (seed ${seed})`)
         assert.deepStrictEqual(twice, 0, `messages applied more than once (seed ${seed}): ${JSON.stringify(summary)}`)
         assert.strictEqual(total, N, `total applications (seed ${seed})`)
-        if (!unguarded) assert.strictEqual(records.length, N)
+        if (!unguarded || batch) assert.strictEqual(records.length, N)
       }),
     120_000
   )
 })
+
+reliability("inbox reliability (nats-server + PostgreSQL)", TestDatabase.layerPg({ maxConnections: 24 }), "per-message")
+reliability("inbox reliability, batched commits (nats-server + PostgreSQL)", TestDatabase.layerPg({ maxConnections: 24 }), "batch")
+reliability("inbox reliability, batched commits (nats-server + SQLite)", SqliteClient.layer({ filename: ":memory:" }), "batch")
