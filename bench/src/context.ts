@@ -32,6 +32,13 @@ export interface Sizes {
   readonly inbox: number
   /** Herald's consume concurrency in the inbox row. */
   readonly inboxConcurrency: number
+  /** The batched inbox side of the inbox row: batch size, linger, consume concurrency. */
+  readonly inboxBatch: {
+    readonly size: number
+    readonly lingerMillis: number
+    readonly transactions: number
+    readonly concurrency: number
+  }
   /** Sagas per saga run (4 transitions each). */
   readonly saga: number
   /** The saga runner's concurrency, and the baseline's, in the saga row. */

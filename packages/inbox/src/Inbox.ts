@@ -63,6 +63,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
+import * as Semaphore from "effect/Semaphore"
 import type * as Scope from "effect/Scope"
 import * as InboxError from "./InboxError.ts"
 import * as InboxStore from "./InboxStore.ts"
@@ -180,6 +181,11 @@ export interface BatchOptions extends MiddlewareOptions {
    * batch runs without them (default 5 ms).
    */
   readonly linger?: Duration.Input | undefined
+  /**
+   * Batches in flight at once, each its own transaction on its own
+   * connection (default 2): the next batch runs while one commits.
+   */
+  readonly transactions?: number | undefined
 }
 
 /**
@@ -197,6 +203,14 @@ export const defaultBatchSize = 100
  * @category constants
  */
 export const defaultLingerMillis = 5
+
+/**
+ * The default number of batches in flight at once (`transactions`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultTransactions = 2
 
 /** A delivery waiting in a batch. */
 interface Waiting {
@@ -251,6 +265,12 @@ export const batched = (
         onFailure: (p) => Effect.fail(InboxError.invalid(`batched: linger must be a finite duration: ${p.message}`)),
         onSuccess: Effect.succeed
       })
+    const transactions = options?.transactions ?? defaultTransactions
+    if (!Number.isSafeInteger(transactions) || transactions < 1 || transactions > 64) {
+      return yield* Effect.fail(
+        InboxError.invalid(`batched: transactions must be an integer from 1 to 64, got ${transactions}`)
+      )
+    }
     const onDuplicate = options?.onDuplicate ?? logDuplicate
     const store = yield* InboxStore.InboxStore
     const runBatch = store.runBatch
@@ -265,17 +285,29 @@ export const batched = (
     let started = Deferred.makeUnsafe<void>()
     let full = Deferred.makeUnsafe<void>()
     let closed = false
-    let running: ReadonlyArray<Waiting> = []
+    const running = new Set<ReadonlyArray<Waiting>>()
+    const slots = yield* Semaphore.make(transactions)
+    const scope = yield* Effect.scope
 
     const settle = (waiting: ReadonlyArray<Waiting>, exits: ReadonlyArray<Exit.Exit<InboxStore.Outcome, unknown>>) =>
       Effect.sync(() => waiting.forEach((w, i) => Deferred.doneUnsafe(w.done, exits[i]!)))
 
-    const runOne = Effect.gen(function*() {
+    const runLive = (live: ReadonlyArray<Waiting>) =>
+      Effect.flatMap(Effect.exit(runBatch(live.map((w) => w.item))), (exits) => {
+        running.delete(live)
+        return Exit.isSuccess(exits)
+          ? settle(live, exits.value)
+          : settle(live, live.map(() => Exit.failCause(exits.cause)))
+      }).pipe(Effect.ensuring(slots.release(1)))
+
+    const next = Effect.gen(function*() {
       yield* Deferred.await(started)
       if (current.length < size) {
         const waited = (yield* Clock.currentTimeMillis) - firstAt
         if (waited < linger) yield* Effect.timeoutOption(Deferred.await(full), linger - waited)
       }
+      // A free transaction; deliveries that come meanwhile join this batch.
+      yield* slots.take(1)
       const waiting = current.length > size ? current.slice(0, size) : current
       current = current.length > size ? current.slice(size) : []
       started = Deferred.makeUnsafe<void>()
@@ -286,20 +318,16 @@ export const batched = (
         if (current.length >= size) Deferred.doneUnsafe(full, Exit.void)
       }
       const live = waiting.filter((w) => !w.control.cancelled)
-      running = live
-      const exits = yield* Effect.exit(runBatch(live.map((w) => w.item)))
-      running = []
-      yield* Exit.isSuccess(exits)
-        ? settle(live, exits.value)
-        : settle(live, live.map(() => Exit.failCause(exits.cause)))
+      running.add(live)
+      yield* Effect.forkIn(runLive(live), scope)
     })
 
     yield* Effect.forkScoped(
-      Effect.forever(runOne).pipe(
+      Effect.forever(next).pipe(
         Effect.onExit(() =>
           Effect.sync(() => {
             closed = true
-            for (const w of [...running, ...current]) Deferred.doneUnsafe(w.done, Exit.interrupt())
+            for (const w of [...[...running].flat(), ...current]) Deferred.doneUnsafe(w.done, Exit.interrupt())
             current = []
           })
         )

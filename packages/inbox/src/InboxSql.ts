@@ -48,6 +48,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as SqlClient from "effect/sql/SqlClient"
+import type * as SqlConnection from "effect/sql/SqlConnection"
+import * as Stream from "effect/Stream"
 import * as InboxError from "./InboxError.ts"
 import * as InboxMigrations from "./InboxMigrations.ts"
 import * as InboxStore from "./InboxStore.ts"
@@ -182,6 +184,29 @@ export const make: (
     entry.deliveryCount,
     now
   ]
+  /**
+   * The transaction's connection as a message's effect sees it: its first
+   * statement is preceded by the message's savepoint. An effect that runs no
+   * SQL has nothing to roll back but its record, and costs no round trip.
+   */
+  const lazySavepoint = (conn: SqlConnection.Connection) => {
+    let taken = false
+    const before = Effect.suspend(() => {
+      if (taken) return Effect.void
+      taken = true
+      return conn.executeUnprepared(`SAVEPOINT herald_inbox_item`, [], undefined)
+    })
+    const connection: SqlConnection.Connection = {
+      execute: (text, params, transform) => Effect.andThen(before, conn.execute(text, params, transform)),
+      executeRaw: (text, params) => Effect.andThen(before, conn.executeRaw(text, params)),
+      executeStream: (text, params, transform) =>
+        Stream.unwrap(Effect.as(before, conn.executeStream(text, params, transform))),
+      executeValues: (text, params) => Effect.andThen(before, conn.executeValues(text, params)),
+      executeValuesUnprepared: (text, params) => Effect.andThen(before, conn.executeValuesUnprepared(text, params)),
+      executeUnprepared: (text, params, transform) => Effect.andThen(before, conn.executeUnprepared(text, params, transform))
+    }
+    return { connection, taken: () => taken }
+  }
   const keyOf = (consumer: string, messageId: string) => `${consumer}\u0000${messageId}`
   const savepoint = sql.unsafe(`SAVEPOINT herald_inbox_item`)
   const rollbackToSavepoint = sql.unsafe(`ROLLBACK TO SAVEPOINT herald_inbox_item`)
@@ -217,18 +242,21 @@ export const make: (
       })
       const order = [...firsts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => i)
 
-      const apply = (i: number) =>
+      const apply = (i: number, open: SqlClient.TransactionConnection.Service) =>
         Effect.gen(function*() {
           const item = items[i]!
-          yield* savepoint
+          const lazy = lazySavepoint(open[0])
           const exit = yield* Effect.exit(
-            Effect.updateContext(item.effect, (own: Context.Context<never>) => Context.merge(own, item.context))
+            Effect.updateContext(
+              item.effect,
+              (own: Context.Context<never>) => Context.add(Context.merge(own, item.context), transaction, [lazy.connection, open[1]])
+            )
           )
           if (Exit.isSuccess(exit)) {
             results[i] = Exit.succeed("processed")
             return
           }
-          yield* rollbackToSavepoint
+          if (lazy.taken()) yield* rollbackToSavepoint
           yield* sql.unsafe(statements.delete, [item.entry.consumer, item.entry.messageId])
           results[i] = exit as Result
         })
@@ -262,6 +290,8 @@ export const make: (
         })
 
       const body = Effect.gen(function*() {
+        const open = Option.getOrUndefined(yield* Effect.serviceOption(transaction))
+        if (open === undefined) return yield* Effect.die(new Error("InboxSql.runBatch: no transaction inside withTransaction"))
         const inserted = yield* insertAll
         for (const i of order) {
           const entry = items[i]!.entry
@@ -269,7 +299,7 @@ export const make: (
             ? yield* insertOne(i)
             : inserted.has(keyOf(entry.consumer, entry.messageId))
           if (results[i] !== undefined) continue
-          if (isNew) yield* apply(i)
+          if (isNew) yield* apply(i, open)
           else results[i] = Exit.succeed("duplicate")
         }
       })
