@@ -138,7 +138,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("herald (the 
       assert.strictEqual(lines.length, 6)
       assert.strictEqual(lines[0], "Consumers of CLI_ORDERS")
       assert.match(lines[2]!, /^Consumer\s+Filter\s+Ack Wait\s+Max Deliver\s+Pending\s+Ack Pending\s+Redelivered\s+Ack Floor\s+Last Active$/)
-      assert.match(lines[4]!, /^billing\s+>\s+30s\s+unlimited\s+1\s+1\s+0\s+1\s+\d+s ago$/)
+      assert.match(lines[4]!, /^billing\s+>\s+30s\s+unlimited\s+1\s+1\s+0\s+1\s+\d+[smhd] ago$/)
       assert.match(lines[5]!, /^shipping\s+cli\.orders\.paid\s+10s\s+5\s+0\s+0\s+0\s+0\s+never$/)
 
       assertFailed(yield* run("consumers", "CLI_NOPE"), "herald: stream CLI_NOPE not found")

@@ -531,12 +531,19 @@ const suite = (
           }
         })
 
+        const before = Date.now()
         const text = yield* run("outbox", "status")
+        const after = Date.now()
         assert.strictEqual(text.stderr, "")
         assert.strictEqual(text.code, 0)
         const lines = text.stdout.split("\n")
         assert.deepStrictEqual(lines.slice(0, 6), ["Outbox herald_outbox", "", "Pending         2", "  leased        0", "  retrying      0", lines[5]])
-        assert.match(lines[5]!, new RegExp(`^Oldest pending  ${time(status.oldestPendingAt!)} \\(\\d+s ago\\)$`))
+        // The age is rounded to its unit (`42s ago`, `3m ago`): within one unit of the time it took to answer.
+        const shown = new RegExp(`^Oldest pending  ${time(status.oldestPendingAt!)} \\((\\d+)([smhd]) ago\\)$`).exec(lines[5]!)
+        assert.isNotNull(shown, lines[5])
+        const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[shown![2] as "s" | "m" | "h" | "d"]
+        assert.isAtLeast(Number(shown![1]) * unit, before - status.oldestPendingAt! - unit)
+        assert.isAtMost(Number(shown![1]) * unit, after - status.oldestPendingAt! + unit)
         assert.deepStrictEqual(lines.slice(6), [
           "Parked          1",
           "Sent (kept)     2",
