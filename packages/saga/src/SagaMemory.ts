@@ -142,6 +142,16 @@ export const make: Effect.Effect<SagaStore.SagaStore["Service"], never, EventLog
           .sort((a, b) => a.updatedAt - b.updatedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
           .slice(0, query?.limit ?? SagaStore.defaultLimit)
       ),
+    counts: (saga) =>
+      Effect.sync(() => {
+        const tally = new Map<string, SagaStore.Count>()
+        for (const i of instances.values()) {
+          if (saga !== undefined && i.saga !== saga) continue
+          const key = keyOf(i.saga, i.status)
+          tally.set(key, { saga: i.saga, status: i.status, count: (tally.get(key)?.count ?? 0) + 1 })
+        }
+        return [...tally.values()].sort(SagaStore.countOrder)
+      }),
     history: (saga, id) => Effect.sync(() => [...(history.get(keyOf(saga, id)) ?? [])]),
     flush,
     deleteFinished: (before) =>

@@ -476,6 +476,18 @@ export const make: (
         )
       })
 
+    // One GROUP BY over the instances table (its primary key starts with saga).
+    const counts = (saga?: string) =>
+      sql<{ readonly saga: string; readonly status: string; readonly n: Int }>`SELECT saga, status, count(*) AS n FROM ${instances}${
+        saga === undefined ? sql`` : sql` WHERE saga = ${saga}`
+      } GROUP BY saga, status`.pipe(
+        Effect.mapError(failed("counts")),
+        Effect.map((rows) =>
+          rows.map((row): SagaStore.Count => ({ saga: row.saga, status: statusOf(row.status), count: num(row.n) }))
+            .sort(SagaStore.countOrder)
+        )
+      )
+
     const history = (saga: string, id: string) =>
       sql<TransitionRow>`SELECT ${
         sql.literal(transitionColumns)
@@ -514,6 +526,7 @@ export const make: (
       due,
       timeouts: timeoutsOf,
       list,
+      counts,
       history,
       flush: Effect.succeed(0),
       deleteFinished

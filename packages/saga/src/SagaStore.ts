@@ -29,6 +29,9 @@
  *   scheduling a name that is pending replaces it.
  * - `due` answers timeouts whose `dueAt` is at or before `now`, earliest
  *   first.
+ * - `counts` answers how many instances each saga has in each status, read
+ *   from what is stored (so it holds across processes and restarts), only
+ *   the pairs with at least one instance, in {@link countOrder}.
  *
  * @since 0.1.0
  */
@@ -214,6 +217,28 @@ export interface Query {
 export const defaultLimit = 100
 
 /**
+ * How many instances of one saga are in one status.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Count {
+  readonly saga: string
+  readonly status: Status
+  readonly count: number
+}
+
+/**
+ * The order of `counts`: by saga name (by code point), then by status in the
+ * order of {@link statuses}.
+ *
+ * @since 0.1.0
+ * @category ordering
+ */
+export const countOrder = (a: Count, b: Count): number =>
+  a.saga < b.saga ? -1 : a.saga > b.saga ? 1 : statuses.indexOf(a.status) - statuses.indexOf(b.status)
+
+/**
  * A store.
  *
  * @since 0.1.0
@@ -238,6 +263,11 @@ export class SagaStore extends Context.Service<SagaStore, {
   readonly timeouts: (saga: string, id: string) => Effect.Effect<ReadonlyArray<Timeout>, SagaError.SagaError>
   /** Instances matching a query. */
   readonly list: (query?: Query) => Effect.Effect<ReadonlyArray<Instance>, SagaError.SagaError>
+  /**
+   * How many instances are in each status, by saga (of one saga when
+   * given): only the pairs with at least one instance, in `countOrder`.
+   */
+  readonly counts: (saga?: string) => Effect.Effect<ReadonlyArray<Count>, SagaError.SagaError>
   /** The transitions of one instance, oldest first. */
   readonly history: (saga: string, id: string) => Effect.Effect<ReadonlyArray<HistoryEntry>, SagaError.SagaError>
   /**

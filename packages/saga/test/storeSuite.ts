@@ -410,6 +410,54 @@ export const storeSuite = <S>(name: string, harness: Harness<S>) =>
         assert.strictEqual((yield* s.list({ saga: "bulk", limit: 1_000 })).length, 100)
       }))
 
+    test("counts answers instances by saga and status, only pairs with instances, of one saga when given", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        assert.deepStrictEqual(yield* s.counts(), [])
+        // s1: 3 running, 1 compensating, 2 completed; s2: 1 running, 1 compensation-failed; "s1.x": 1 compensated.
+        const started: ReadonlyArray<readonly [string, string, SagaStore.Status]> = [
+          ["s1", "a", "running"],
+          ["s1", "b", "running"],
+          ["s1", "c", "running"],
+          ["s1", "d", "compensating"],
+          ["s1", "e", "completed"],
+          ["s1", "f", "completed"],
+          ["s2", "a", "running"],
+          ["s2", "b", "compensation-failed"],
+          ["s1.x", "a", "compensated"]
+        ]
+        yield* Effect.forEach(
+          started,
+          ([saga, id, status], n) => expectCommitted(commitOf({ n: n + 1, saga, id, status })),
+          { discard: true }
+        )
+        const s1 = [
+          { saga: "s1", status: "running", count: 3 },
+          { saga: "s1", status: "completed", count: 2 },
+          { saga: "s1", status: "compensating", count: 1 }
+        ]
+        const s1x = [{ saga: "s1.x", status: "compensated", count: 1 }]
+        const s2 = [{ saga: "s2", status: "running", count: 1 }, { saga: "s2", status: "compensation-failed", count: 1 }]
+        assert.deepStrictEqual(yield* s.counts(), [...s1, ...s1x, ...s2])
+        assert.deepStrictEqual(yield* s.counts("s1"), s1)
+        assert.deepStrictEqual(yield* s.counts("s1.x"), s1x)
+        assert.deepStrictEqual(yield* s.counts("s3"), [])
+        // A transition moves one instance; a status left with none is absent.
+        yield* expectCommitted(commitOf({ n: 20, saga: "s1", id: "d", expectedVersion: 1, status: "compensated" }))
+        yield* expectCommitted(commitOf({ n: 21, saga: "s1", id: "a", expectedVersion: 1, status: "completed" }))
+        assert.deepStrictEqual(yield* s.counts("s1"), [
+          { saga: "s1", status: "running", count: 2 },
+          { saga: "s1", status: "completed", count: 3 },
+          { saga: "s1", status: "compensated", count: 1 }
+        ])
+        // Deleted instances are no longer counted.
+        assert.strictEqual(yield* s.deleteFinished(Number.MAX_SAFE_INTEGER), 6)
+        assert.deepStrictEqual(yield* s.counts(), [
+          { saga: "s1", status: "running", count: 2 },
+          { saga: "s2", status: "running", count: 1 }
+        ])
+      }))
+
     test("history answers an instance's transitions oldest first, with their triggers, messages and timeouts", () =>
       Effect.gen(function*() {
         const s = yield* store
