@@ -3,7 +3,9 @@
  *
  * - `GET /metrics`: every metric of the registry in the Prometheus text
  *   format (effect's `PrometheusMetrics`), after a `Metrics.refresh` so that
- *   the counts read from consumers are exact at scrape time;
+ *   the counts read from consumers are exact at scrape time, and after the
+ *   `refresh` option's effects (gauges read from elsewhere, such as
+ *   `SagaMetrics.refresh` of `@herald/saga`);
  * - `GET /healthz`: `200 ok` while the server runs (liveness);
  * - `GET /readyz`: runs the named readiness checks at once, each under a
  *   deadline; `200` when all pass, else `503`; the body is JSON:
@@ -369,12 +371,46 @@ export const metricsText = (options?: PrometheusMetrics.FormatOptions): Effect.E
 export type Requirements<C> = C extends Check<infer R> ? R : never
 
 /**
+ * An effect run before each scrape that sets gauges read from elsewhere
+ * (`SagaMetrics.refresh` of `@herald/saga`, say).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Refresher<R = never> = Effect.Effect<void, unknown, R>
+
+/**
+ * The services a union of refreshers needs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RefreshRequirements<F> = F extends Effect.Effect<any, any, infer R> ? R : never
+
+/**
+ * Runs refreshers at once; a failed one is logged and leaves its gauges as
+ * they were, and the scrape goes on.
+ */
+const runRefreshers = <R>(refreshers: ReadonlyArray<Refresher<R>>): Effect.Effect<void, never, R> =>
+  Effect.forEach(
+    refreshers,
+    (r) => Effect.catchCause(r, (cause) => Effect.logWarning("metrics: a refresh before the scrape failed", cause)),
+    { concurrency: "unbounded", discard: true }
+  )
+
+/**
  * Options of {@link routes} and {@link layer}.
  *
  * @since 0.1.0
  * @category models
  */
-export interface RouteOptions<R = never, C extends Check<any> = Check<R>> {
+export interface RouteOptions<R = never, C extends Check<any> = Check<R>, F extends Refresher<any> = Refresher<R>> {
+  /**
+   * Effects run before each scrape of `/metrics`, at once, to set gauges
+   * read from elsewhere (default: none); a failed one is logged and the
+   * scrape goes on with its gauges as they were.
+   */
+  readonly refresh?: ReadonlyArray<F> | undefined
   /** Readiness checks of `/readyz` (default: none: ready while the server runs). */
   readonly checks?: ReadonlyArray<C> | undefined
   /** The deadline of each readiness check (default 2 seconds). */
@@ -389,7 +425,9 @@ export interface RouteOptions<R = never, C extends Check<any> = Check<R>> {
  * @since 0.1.0
  * @category models
  */
-export interface Options<R = never, C extends Check<any> = Check<R>> extends RouteOptions<R, C> {
+export interface Options<R = never, C extends Check<any> = Check<R>, F extends Refresher<any> = Refresher<R>>
+  extends RouteOptions<R, C, F>
+{
   /** The port (0: a free one, see `MetricsServer`). */
   readonly port: number
   /** The address to listen on (default: every interface). */
@@ -407,7 +445,7 @@ const prometheusContentType = "text/plain; version=0.0.4; charset=utf-8"
 const answer = <R>(path: string, options: RouteOptions<R>): Effect.Effect<Answer, never, R> => {
   switch (path) {
     case "/metrics":
-      return Effect.map(metricsText(options.format), (body) => ({ status: 200, contentType: prometheusContentType, body }))
+      return Effect.map(Effect.andThen(runRefreshers(options.refresh ?? []), metricsText(options.format)), (body) => ({ status: 200, contentType: prometheusContentType, body }))
     case "/healthz":
       return Effect.succeed({ status: 200, contentType: "text/plain; charset=utf-8", body: "ok\n" })
     case "/readyz":
@@ -431,14 +469,14 @@ const toResponse = (a: Answer) =>
  * @since 0.1.0
  * @category layers
  */
-export const routes = <C extends Check<any> = Check<never>>(
-  options?: RouteOptions<never, C>
-): Layer.Layer<never, never, HttpRouter.HttpRouter | Requirements<C>> =>
+export const routes = <C extends Check<any> = Check<never>, F extends Refresher<any> = Refresher<never>>(
+  options?: RouteOptions<never, C, F>
+): Layer.Layer<never, never, HttpRouter.HttpRouter | Requirements<C> | RefreshRequirements<F>> =>
   Layer.effectDiscard(Effect.gen(function*() {
     const router = yield* HttpRouter.HttpRouter
-    const context = yield* Effect.context<Requirements<C>>()
-    // Each check of C needs a part of Requirements<C>.
-    const opts = (options ?? {}) as RouteOptions<Requirements<C>>
+    const context = yield* Effect.context<Requirements<C> | RefreshRequirements<F>>()
+    // Each check of C and each refresher of F needs a part of the requirements.
+    const opts = (options ?? {}) as RouteOptions<Requirements<C> | RefreshRequirements<F>>
     for (const path of ["/metrics", "/healthz", "/readyz"] as const) {
       const handler: Effect.Effect<HttpServerResponse.HttpServerResponse> = Effect.map(
         Effect.provideContext(answer(path, opts), context),
@@ -474,12 +512,12 @@ const invalid = (detail: string) => MetricsError.make(new MetricsError.InvalidOp
  * @since 0.1.0
  * @category layers
  */
-export const layer = <C extends Check<any> = Check<never>>(
-  options: Options<never, C>
-): Layer.Layer<MetricsServer, MetricsError.MetricsError, Requirements<C>> =>
+export const layer = <C extends Check<any> = Check<never>, F extends Refresher<any> = Refresher<never>>(
+  options: Options<never, C, F>
+): Layer.Layer<MetricsServer, MetricsError.MetricsError, Requirements<C> | RefreshRequirements<F>> =>
   Layer.effect(MetricsServer)(Effect.gen(function*() {
-    type R = Requirements<C>
-    // Each check of C needs a part of R.
+    type R = Requirements<C> | RefreshRequirements<F>
+    // Each check of C and each refresher of F needs a part of R.
     const opts = options as Options<R>
     const port = options.port
     if (!Number.isInteger(port) || port < 0 || port > 65535) {

@@ -32,7 +32,9 @@ export const Metrics = {
   /** Counted by `Inbox.middleware` of `@herald/inbox` (`Inbox.duplicates`). */
   inboxDuplicates: "herald.inbox.duplicates",
   /** Counted by the saga engine of `@herald/saga` (`SagaEngine.transitions`). */
-  sagaTransitions: "herald.saga.transitions"
+  sagaTransitions: "herald.saga.transitions",
+  /** Set from the saga store by `@herald/saga` (`SagaMetrics.instances`, `SagaMetrics.refresh`). */
+  sagaInstances: "herald.saga.instances"
 } as const
 
 /**

@@ -1,12 +1,13 @@
 /**
  * Herald's metrics counted by other packages (the inbox's skipped
- * duplicates, the saga engine's transitions) in the same registry as the
- * layer's, scraped over HTTP with exact values.
+ * duplicates, the saga engine's transitions, the saga instances by status
+ * read from the store at scrape time) in the same registry as the layer's,
+ * scraped over HTTP with exact values.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { IdGenerator } from "@herald/identity"
 import { Inbox, InboxMemory } from "@herald/inbox"
-import { Saga, SagaEngine, SagaMemory } from "@herald/saga"
+import { Saga, SagaEngine, SagaMemory, SagaMetrics, SagaStore } from "@herald/saga"
 import { Fixtures, MemoryTransport, Wait } from "@herald/testing"
 import { EventLog, Message, Topology } from "@herald/transport"
 import * as Effect from "effect/Effect"
@@ -38,11 +39,117 @@ const env = MetricsHttp.layer({ port: 0, host: "127.0.0.1" }).pipe(
   Layer.provideMerge(Layer.sync(Metric.MetricRegistry)(() => new Map()))
 )
 
+const sagaEnv = (refresh: ReadonlyArray<MetricsHttp.Refresher<SagaStore.SagaStore>>) =>
+  MetricsHttp.layer({ port: 0, host: "127.0.0.1", refresh }).pipe(
+    Layer.provideMerge(Metrics.layer({ refreshInterval: "none" })),
+    Layer.provideMerge(Layer.mergeAll(SagaMemory.layer, IdGenerator.layer).pipe(Layer.provideMerge(MemoryTransport.layer))),
+    Layer.provideMerge(Layer.sync(Metric.MetricRegistry)(() => new Map()))
+  )
+
+/** A transition of another saga, committed to the store directly. */
+const commitRefund = (id: string, expectedVersion: number, status: SagaStore.Status, n: number) =>
+  Effect.flatMap(Effect.service(SagaStore.SagaStore), (store) =>
+    store.commit({
+      saga: "refund",
+      id,
+      expectedVersion,
+      status,
+      state: {},
+      failure: undefined,
+      now: n,
+      trigger: { messageId: `refund-${n}`, type: "test.Refund", subject: "refund.x", stream: undefined, streamSequence: undefined },
+      outgoing: [],
+      cancel: [],
+      schedule: [],
+      fired: undefined
+    })).pipe(Effect.map((r) => assert.strictEqual(r, "committed")))
+
+/** Every `herald_saga_instances` sample, as `saga status value`, sorted. */
+const instanceSamples = (samples: ReadonlyArray<{ readonly labels: Readonly<Record<string, string>>; readonly value: number }>) =>
+  samples.map((s) => `${s.labels.herald_saga_name} ${s.labels.herald_saga_status} ${s.value}`).sort()
+
 describe("metrics of the inbox and the saga engine", () => {
   it("their names are the ones Semconv lists", () => {
     assert.strictEqual(Inbox.duplicates.id, Semconv.Metrics.inboxDuplicates)
     assert.strictEqual(SagaEngine.transitions.id, Semconv.Metrics.sagaTransitions)
+    assert.strictEqual(SagaMetrics.instances.id, Semconv.Metrics.sagaInstances)
   })
+
+  it.effect("saga instances by status, read from the store at each scrape, with exact values", () =>
+    Effect.gen(function*() {
+      const scrapeInstances = Effect.map(scrape, ({ samples }) => instanceSamples(select(samples, "herald_saga_instances")))
+      // Nothing stored: no series yet.
+      assert.deepStrictEqual(yield* scrapeInstances, [])
+
+      for (const account of ["a-1", "a-2", "a-3"]) {
+        yield* SagaEngine.handle(ledger, yield* Opened.root({ account }), { subject: "ledger.evt.opened" })
+      }
+      yield* SagaEngine.handle(ledger, yield* Closed.root({ account: "a-2" }), { subject: "ledger.evt.closed" })
+      yield* commitRefund("r-1", 0, "compensating", 1)
+      yield* commitRefund("r-2", 0, "compensating", 2)
+      yield* commitRefund("r-3", 0, "compensation-failed", 3)
+      assert.deepStrictEqual(yield* scrapeInstances, [
+        "ledger compensated 0",
+        "ledger compensating 0",
+        "ledger compensation-failed 0",
+        "ledger completed 1",
+        "ledger running 2",
+        "refund compensated 0",
+        "refund compensating 2",
+        "refund compensation-failed 1",
+        "refund completed 0",
+        "refund running 0"
+      ])
+
+      // Statuses change: a status left with no instance reads 0.
+      yield* SagaEngine.handle(ledger, yield* Closed.root({ account: "a-1" }), { subject: "ledger.evt.closed" })
+      yield* SagaEngine.handle(ledger, yield* Closed.root({ account: "a-3" }), { subject: "ledger.evt.closed" })
+      yield* commitRefund("r-1", 1, "compensated", 4)
+      yield* commitRefund("r-2", 1, "compensated", 5)
+      assert.deepStrictEqual(yield* scrapeInstances, [
+        "ledger compensated 0",
+        "ledger compensating 0",
+        "ledger compensation-failed 0",
+        "ledger completed 3",
+        "ledger running 0",
+        "refund compensated 2",
+        "refund compensating 0",
+        "refund compensation-failed 1",
+        "refund completed 0",
+        "refund running 0"
+      ])
+
+      // Every instance deleted: the sagas are gone from the store, and every series reads 0.
+      const store = yield* SagaStore.SagaStore
+      assert.strictEqual(yield* store.deleteFinished(Number.MAX_SAFE_INTEGER), 6)
+      assert.deepStrictEqual(yield* store.counts(), [])
+      assert.deepStrictEqual(yield* scrapeInstances, [
+        "ledger compensated 0",
+        "ledger compensating 0",
+        "ledger compensation-failed 0",
+        "ledger completed 0",
+        "ledger running 0",
+        "refund compensated 0",
+        "refund compensating 0",
+        "refund compensation-failed 0",
+        "refund completed 0",
+        "refund running 0"
+      ])
+    }).pipe(Effect.provide(sagaEnv([SagaMetrics.refresh]))))
+
+  it.effect("a refresher that fails does not fail the scrape: the other refreshers run and every metric is served", () =>
+    Effect.gen(function*() {
+      yield* SagaEngine.handle(ledger, yield* Opened.root({ account: "a-1" }), { subject: "ledger.evt.opened" })
+      const { samples } = yield* scrape
+      assert.strictEqual(total(samples, "herald_saga_transitions"), 1)
+      assert.deepStrictEqual(instanceSamples(select(samples, "herald_saga_instances")), [
+        "ledger compensated 0",
+        "ledger compensating 0",
+        "ledger compensation-failed 0",
+        "ledger completed 0",
+        "ledger running 1"
+      ])
+    }).pipe(Effect.provide(sagaEnv([Effect.fail("store down"), SagaMetrics.refresh]))))
 
   it.effect("skipped duplicates and saga transitions, scraped with exact values", () =>
     Effect.gen(function*() {

@@ -58,6 +58,13 @@ export * as SagaRunner from "./SagaRunner.ts"
 export * as SagaQuery from "./SagaQuery.ts"
 
 /**
+ * The `herald.saga.instances` gauge: instances by saga and status, read from the store.
+ *
+ * @since 0.1.0
+ */
+export * as SagaMetrics from "./SagaMetrics.ts"
+
+/**
  * The SQL store (PostgreSQL and SQLite), with outgoing messages in the
  * outbox, in the commit's transaction.
  *

@@ -431,13 +431,13 @@ export const storeSuite = <S>(name: string, harness: Harness<S>) =>
           ([saga, id, status], n) => expectCommitted(commitOf({ n: n + 1, saga, id, status })),
           { discard: true }
         )
-        const s1 = [
+        const s1: ReadonlyArray<SagaStore.Count> = [
           { saga: "s1", status: "running", count: 3 },
           { saga: "s1", status: "completed", count: 2 },
           { saga: "s1", status: "compensating", count: 1 }
         ]
-        const s1x = [{ saga: "s1.x", status: "compensated", count: 1 }]
-        const s2 = [{ saga: "s2", status: "running", count: 1 }, { saga: "s2", status: "compensation-failed", count: 1 }]
+        const s1x: ReadonlyArray<SagaStore.Count> = [{ saga: "s1.x", status: "compensated", count: 1 }]
+        const s2: ReadonlyArray<SagaStore.Count> = [{ saga: "s2", status: "running", count: 1 }, { saga: "s2", status: "compensation-failed", count: 1 }]
         assert.deepStrictEqual(yield* s.counts(), [...s1, ...s1x, ...s2])
         assert.deepStrictEqual(yield* s.counts("s1"), s1)
         assert.deepStrictEqual(yield* s.counts("s1.x"), s1x)
