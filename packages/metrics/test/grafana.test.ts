@@ -26,7 +26,8 @@ describe("the Grafana dashboard", () => {
       "Outbox backlog",
       "Outbox oldest pending age",
       "Inbox duplicates skipped (per hour)",
-      "Saga transitions per second"
+      "Saga transitions per second",
+      "Saga instances by status"
     ])
   })
 
