@@ -7,6 +7,7 @@
  * const view = yield* SagaQuery.get(Checkout, orderId)            // Option<View<State>>
  * const stuck = yield* SagaQuery.list("checkout", { status: "compensation-failed" })
  * const history = yield* SagaQuery.history("checkout", orderId)
+ * const byStatus = yield* SagaQuery.counts("checkout")           // [{ saga, status, count }]
  * ```
  *
  * The functions that take a saga's name rather than its definition (for
@@ -139,3 +140,16 @@ export const history = (
   id: string
 ): Effect.Effect<ReadonlyArray<SagaStore.HistoryEntry>, SagaError.SagaError, SagaStore.SagaStore> =>
   SagaStore.SagaStore.use((store) => store.history(saga, id))
+
+/**
+ * How many instances are in each status, by saga (of one saga when given):
+ * only the pairs with at least one instance, by saga then status
+ * (`SagaStore.counts`).
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const counts = (
+  saga?: string
+): Effect.Effect<ReadonlyArray<SagaStore.Count>, SagaError.SagaError, SagaStore.SagaStore> =>
+  SagaStore.SagaStore.use((store) => store.counts(saga))

@@ -1,6 +1,6 @@
 /**
  * `SagaMetrics`: the `herald.saga.instances` gauge set from the store's
- * counts, by `refresh` and by the layer on its interval.
+ * counts (`SagaQuery.counts`), by `refresh` and by the layer on its interval.
  */
 import { MemoryTransport, Wait } from "@herald/testing"
 import { assert, describe, it } from "@effect/vitest"
@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as TestClock from "effect/testing/TestClock"
-import { SagaMemory, SagaMetrics, SagaStore } from "../src/index.ts"
+import { SagaMemory, SagaMetrics, SagaQuery, SagaStore } from "../src/index.ts"
 
 const Live = SagaMemory.layer.pipe(
   Layer.provideMerge(MemoryTransport.layer),
@@ -57,6 +57,11 @@ describe("SagaMetrics", () => {
       yield* commit("a", "1", 0, "running")
       yield* commit("a", "2", 0, "running")
       yield* commit("b", "1", 0, "completed")
+      assert.deepStrictEqual(yield* SagaQuery.counts(), [
+        { saga: "a", status: "running", count: 2 },
+        { saga: "b", status: "completed", count: 1 }
+      ])
+      assert.deepStrictEqual(yield* SagaQuery.counts("b"), [{ saga: "b", status: "completed", count: 1 }])
       yield* SagaMetrics.refresh
       assert.deepStrictEqual(yield* gauge, [...allOf("a", { running: 2 }), ...allOf("b", { completed: 1 })].sort())
       yield* commit("a", "1", 1, "compensating")
