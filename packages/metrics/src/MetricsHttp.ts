@@ -387,16 +387,35 @@ export type Refresher<R = never> = Effect.Effect<void, unknown, R>
  */
 export type RefreshRequirements<F> = F extends Effect.Effect<any, any, infer R> ? R : never
 
+/** How long a refresher may run before a scrape goes on without it. */
+const defaultRefreshTimeout = Duration.seconds(2)
+
 /**
- * Runs refreshers at once; a failed one is logged and leaves its gauges as
- * they were, and the scrape goes on.
+ * Runs refreshers at once, each under a deadline; one that fails, or does
+ * not finish in time (a store that hangs), is logged and interrupted, its
+ * gauges left as they were, and the scrape goes on.
  */
-const runRefreshers = <R>(refreshers: ReadonlyArray<Refresher<R>>): Effect.Effect<void, never, R> =>
-  Effect.forEach(
+const runRefreshers = <R>(
+  refreshers: ReadonlyArray<Refresher<R>>,
+  timeout: Duration.Input | undefined
+): Effect.Effect<void, never, R> => {
+  const deadline = timeout === undefined ? defaultRefreshTimeout : Duration.fromInputUnsafe(timeout)
+  return Effect.forEach(
     refreshers,
-    (r) => Effect.catchCause(r, (cause) => Effect.logWarning("metrics: a refresh before the scrape failed", cause)),
+    (r) =>
+      r.pipe(
+        Effect.timeoutOrElse({
+          duration: deadline,
+          orElse: () =>
+            Effect.logWarning(
+              `metrics: a refresh before the scrape did not finish within ${Duration.format(deadline)}; its gauges are left as they were`
+            )
+        }),
+        Effect.catchCause((cause) => Effect.logWarning("metrics: a refresh before the scrape failed", cause))
+      ),
     { concurrency: "unbounded", discard: true }
   )
+}
 
 /**
  * Options of {@link routes} and {@link layer}.
@@ -411,6 +430,8 @@ export interface RouteOptions<R = never, C extends Check<any> = Check<R>, F exte
    * scrape goes on with its gauges as they were.
    */
   readonly refresh?: ReadonlyArray<F> | undefined
+  /** The deadline of each refresher; one past it is interrupted and the scrape goes on (default 2 seconds). */
+  readonly refreshTimeout?: Duration.Input | undefined
   /** Readiness checks of `/readyz` (default: none: ready while the server runs). */
   readonly checks?: ReadonlyArray<C> | undefined
   /** The deadline of each readiness check (default 2 seconds). */
@@ -445,7 +466,7 @@ const prometheusContentType = "text/plain; version=0.0.4; charset=utf-8"
 const answer = <R>(path: string, options: RouteOptions<R>): Effect.Effect<Answer, never, R> => {
   switch (path) {
     case "/metrics":
-      return Effect.map(Effect.andThen(runRefreshers(options.refresh ?? []), metricsText(options.format)), (body) => ({ status: 200, contentType: prometheusContentType, body }))
+      return Effect.map(Effect.andThen(runRefreshers(options.refresh ?? [], options.refreshTimeout), metricsText(options.format)), (body) => ({ status: 200, contentType: prometheusContentType, body }))
     case "/healthz":
       return Effect.succeed({ status: 200, contentType: "text/plain; charset=utf-8", body: "ok\n" })
     case "/readyz":

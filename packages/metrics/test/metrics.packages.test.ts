@@ -10,6 +10,7 @@ import { Inbox, InboxMemory } from "@herald/inbox"
 import { Saga, SagaEngine, SagaMemory, SagaMetrics, SagaStore } from "@herald/saga"
 import { Fixtures, MemoryTransport, Wait } from "@herald/testing"
 import { EventLog, Message, Topology } from "@herald/transport"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -39,8 +40,8 @@ const env = MetricsHttp.layer({ port: 0, host: "127.0.0.1" }).pipe(
   Layer.provideMerge(Layer.sync(Metric.MetricRegistry)(() => new Map()))
 )
 
-const sagaEnv = (refresh: ReadonlyArray<MetricsHttp.Refresher<SagaStore.SagaStore>>) =>
-  MetricsHttp.layer({ port: 0, host: "127.0.0.1", refresh }).pipe(
+const sagaEnv = (refresh: ReadonlyArray<MetricsHttp.Refresher<SagaStore.SagaStore>>, refreshTimeout?: Duration.Input) =>
+  MetricsHttp.layer({ port: 0, host: "127.0.0.1", refresh, refreshTimeout }).pipe(
     Layer.provideMerge(Metrics.layer({ refreshInterval: "none" })),
     Layer.provideMerge(Layer.mergeAll(SagaMemory.layer, IdGenerator.layer).pipe(Layer.provideMerge(MemoryTransport.layer))),
     Layer.provideMerge(Layer.sync(Metric.MetricRegistry)(() => new Map()))
@@ -150,6 +151,23 @@ describe("metrics of the inbox and the saga engine", () => {
         "ledger running 1"
       ])
     }).pipe(Effect.provide(sagaEnv([Effect.fail("store down"), SagaMetrics.refresh]))))
+
+  it.live("a refresher that does not finish within refreshTimeout is interrupted: the scrape answers with the others' gauges", () => {
+    let interrupted = 0
+    const hanging = Effect.onInterrupt(Effect.never, () => Effect.sync(() => void interrupted++))
+    return Effect.gen(function*() {
+      yield* SagaEngine.handle(ledger, yield* Opened.root({ account: "a-1" }), { subject: "ledger.evt.opened" })
+      const { samples } = yield* scrape
+      assert.deepStrictEqual(instanceSamples(select(samples, "herald_saga_instances")), [
+        "ledger compensated 0",
+        "ledger compensating 0",
+        "ledger compensation-failed 0",
+        "ledger completed 0",
+        "ledger running 1"
+      ])
+      assert.strictEqual(interrupted, 1)
+    }).pipe(Effect.provide(sagaEnv([hanging, SagaMetrics.refresh], "100 millis")))
+  })
 
   it.effect("skipped duplicates and saga transitions, scraped with exact values", () =>
     Effect.gen(function*() {
