@@ -47,6 +47,8 @@ export interface Sizes {
   readonly replay: number
   /** Messages in the stream the metrics-and-tracing consume rows read (more than a 1 s run consumes). */
   readonly observedConsume: number
+  /** Messages in the stream of the peak RSS row, consumed to the end by each run's process. */
+  readonly rss: number
   /** Counted runs of each side (after one warm-up run each). */
   readonly runs: number
 }
@@ -54,6 +56,8 @@ export interface Sizes {
 export interface BenchContext {
   readonly bus: Bus.Bus["Service"]
   readonly eventLog: EventLog.EventLog["Service"]
+  /** The nats-server's URL (for the processes of the peak RSS row). */
+  readonly serverUrl: string
   /** The raw side's connection. */
   readonly nc: NatsConnection
   readonly js: JetStreamClient

@@ -31,8 +31,11 @@ export interface Metric {
   /** The key of the sample. */
   readonly key: string
   readonly unit: string
-  /** `throughput`: ratio = herald / raw; `latency`: ratio = raw / herald. Higher is better either way. */
-  readonly kind: "throughput" | "latency"
+  /**
+   * `throughput`: ratio = herald / raw; `latency`: ratio = raw / herald (higher is better either way);
+   * `memory`: ratio = herald / raw, lower is better (its goal says so, e.g. `≤ 1.3`).
+   */
+  readonly kind: "throughput" | "latency" | "memory"
   /** The goal, printed beside the row (e.g. `ratio ≥ 0.8`, `≤ 3 µs`). */
   readonly goal?: string | undefined
 }
@@ -129,7 +132,7 @@ export const rowOf = (samples: Samples, metric: Metric): Row => {
   const heralds = samples.herald.map((s) => s[metric.key]!)
   const raw = median(raws)
   const herald = median(heralds)
-  const ratio = metric.kind === "throughput" ? herald / raw : raw / herald
+  const ratio = metric.kind === "latency" ? raw / herald : herald / raw
   return {
     name: metric.name,
     herald: round(herald),

@@ -12,8 +12,8 @@
  *   outbox-pg, outbox-pg-publish, outbox-pg-keyed, outbox-sqlite,
  *   outbox-sqlite-publish, outbox-sqlite-keyed, inbox-pg, saga-pg, replay-seq; saga-memory and
  *   replay-correlation, and observed-publish, observed-consume-1 and
- *   observed-consume-16 (the metrics and tracing layers off and on), run
- *   only when named here)
+ *   observed-consume-16 (the metrics and tracing layers off and on), and
+ *   rss-consume (peak RSS, a child process per run), run only when named here)
  * - `BENCH_OUT` where to write the rows (default results/latest.json)
  */
 import { SqliteClient } from "@herald/sql-sqlite"
@@ -38,6 +38,7 @@ import * as JetStream from "./cases/jetstream.ts"
 import * as Observed from "./cases/observability.ts"
 import * as Outbox from "./cases/outbox.ts"
 import * as ReplayCase from "./cases/replay.ts"
+import * as Rss from "./cases/rss.ts"
 import * as SagaCase from "./cases/saga.ts"
 import type { BenchContext, Sizes } from "./context.ts"
 import { bareRowOf, type Case, markdown, type Metric, now, type Row, rowOf, runCase, table } from "./harness.ts"
@@ -72,6 +73,7 @@ const sizes: Sizes = {
   sagaConcurrency: Number(env("BENCH_SAGA_CONCURRENCY") ?? "16"),
   replay: sized(100_000),
   observedConsume: sized(80_000),
+  rss: sized(50_000),
   runs: Number(env("BENCH_RUNS") ?? "5")
 }
 const storage = env("BENCH_STORAGE") === "memory" ? StorageType.Memory : StorageType.File
@@ -233,6 +235,18 @@ const entries: ReadonlyArray<Entry> = [
     make: (ctx) => Observed.consume(ctx, 16),
     metrics: [throughput("consume+ack c=16, metrics+tracing on (herald) vs off (raw)")],
     optional: true
+  },
+  {
+    key: "rss-consume",
+    make: Rss.rssConsume,
+    metrics: [{
+      name: `peak RSS consuming ${sizes.rss} messages (herald default options, raw m.ack), a process per run`,
+      key: "maxRss",
+      unit: "MiB",
+      kind: "memory",
+      goal: "≤ 1.3"
+    }],
+    optional: true
   }
 ]
 
@@ -268,6 +282,7 @@ const program = Effect.gen(function*() {
   const ctx: BenchContext = {
     bus: Context.get(herald, Bus.Bus),
     eventLog: Context.get(herald, EventLog.EventLog),
+    serverUrl: server.url,
     nc,
     js: jetstream(nc),
     jsm,
@@ -302,6 +317,7 @@ const program = Effect.gen(function*() {
       replayFilled = true
     }
     if (entry.key === "replay-correlation") yield* ReplayCase.buildIndex(ctx)
+    if (entry.key === "rss-consume") yield* Rss.fillRssStream(ctx)
     const samples = yield* runCase(entry.make(ctx, sql), sizes.runs)
     for (const metric of entry.metrics) {
       rows.push(rowOf(samples, metric))
@@ -315,7 +331,7 @@ const program = Effect.gen(function*() {
   console.log("")
   console.log(table(rows))
   console.log("")
-  console.log(`ratio: herald/raw for throughputs, raw/herald for latencies (higher is better); medians of ${sizes.runs} runs`)
+  console.log(`ratio: herald/raw for throughputs and memory, raw/herald for latencies (higher is better, except memory: lower); medians of ${sizes.runs} runs`)
   for (const note of notes) console.log(`INCOMPLETE ${note}`)
   console.log(`measured in ${seconds.toFixed(1)} s`)
   mkdirSync(dirname(out), { recursive: true })
