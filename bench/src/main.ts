@@ -240,7 +240,7 @@ const entries: ReadonlyArray<Entry> = [
     key: "rss-consume",
     make: Rss.rssConsume,
     metrics: [{
-      name: `peak RSS consuming ${sizes.rss} messages (herald default options, raw m.ack), a process per run`,
+      name: `peak RSS consuming ${sizes.rss} messages (herald default options${Rss.fromDist ? ", from dist" : ""}, raw m.ack), a process per run`,
       key: "maxRss",
       unit: "MiB",
       kind: "memory",

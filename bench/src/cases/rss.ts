@@ -39,12 +39,20 @@ export const fillRssStream = (ctx: BenchContext) =>
 
 const MiB = 1024 * 1024
 
+/**
+ * `BENCH_RSS_FROM=dist`: the processes load Herald's packages from their
+ * built `dist/` (run `pnpm build` first), as an application installed from
+ * npm does; by default they load the TypeScript sources (`--conditions=@herald/source`,
+ * as the rest of the bench), which Node strips of their types when loading.
+ */
+export const fromDist = process.env["BENCH_RSS_FROM"] === "dist"
+
 /** Runs one side's process to its end; its last line of stdout is its report. */
 const child = (side: "herald" | "raw", ctx: BenchContext, consumer: string) =>
   Effect.callback<Sample, Error>((resume) => {
     const p = ChildProcess.spawn(
       process.execPath,
-      ["--conditions=@herald/source", "--disable-warning=ExperimentalWarning", join(import.meta.dirname, "..", "rss", `${side}.ts`)],
+      [...(fromDist ? [] : ["--conditions=@herald/source"]), "--disable-warning=ExperimentalWarning", join(import.meta.dirname, "..", "rss", `${side}.ts`)],
       {
         env: { ...process.env, NATS_URL: ctx.serverUrl, STREAM: RSS_STREAM, CONSUMER: consumer, MESSAGES: String(ctx.sizes.rss) },
         stdio: ["ignore", "pipe", "pipe"]
@@ -72,7 +80,7 @@ const child = (side: "herald" | "raw", ctx: BenchContext, consumer: string) =>
 
 /** The peak RSS case: each run of each side a fresh process over a fresh consumer. */
 export const rssConsume = (ctx: BenchContext): Case => ({
-  title: `peak RSS consuming ${ctx.sizes.rss} messages, herald default options vs raw consume() + m.ack(), a process per run`,
+  title: `peak RSS consuming ${ctx.sizes.rss} messages, herald default options vs raw consume() + m.ack(), a process per run, herald from ${fromDist ? "dist" : "sources"}`,
   raw: (run) => withConsumer(ctx, `rss_raw_${run}`, child("raw", ctx, `rss_raw_${run}`), RSS_STREAM),
   herald: (run) => withConsumer(ctx, `rss_herald_${run}`, child("herald", ctx, `rss_herald_${run}`), RSS_STREAM)
 })
