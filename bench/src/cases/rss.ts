@@ -6,13 +6,13 @@
  * stream filled once before (untimed). The sample is the child's
  * `process.resourceUsage().maxRSS` in MiB.
  */
+import { headers as natsHeaders } from "@nats-io/transport-node"
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
 import { join } from "node:path"
 import { type BenchContext, runTimeoutMillis } from "../context.ts"
 import { OrderPlaced, payloadOf, rawOf, withIds } from "../fixtures.ts"
 import type { Case, Sample } from "../harness.ts"
-import { headers as natsHeaders } from "@nats-io/transport-node"
 import { pipelined, withConsumer } from "./jetstream.ts"
 
 /** The stream of the peak RSS row. */
