@@ -44,7 +44,7 @@
  *
  * @since 0.1.0
  */
-import { EventLog, Foreign, type TransportError, Wire } from "@herald/transport"
+import { Envelope, EventLog, Foreign, type TransportError, Wire } from "@herald/transport"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -66,6 +66,13 @@ export interface Entry {
   readonly messageId: string
   readonly causationId: string
   readonly type: string
+  /**
+   * The envelope's kind (its `Herald-Kind` header). `null` (or absent, when
+   * recording) when it is not known: an entry recorded before the index
+   * kept kinds, or a message without Herald's headers (whose kind the
+   * decoder would make up). `lookup` answers `null` for those.
+   */
+  readonly kind?: Envelope.Kind | null | undefined
   readonly subject: string
   readonly stream: string
   readonly sequence: number
@@ -112,8 +119,9 @@ export class CorrelationIndex extends Context.Service<CorrelationIndex, {
 const nonEmpty = (u: unknown): u is string => typeof u === "string" && u.length > 0
 
 /**
- * Checks an entry: non-empty strings, a positive integer sequence, a finite
- * timestamp. Answers the problem, or `undefined`.
+ * Checks an entry: non-empty strings, a known kind (or `null` / none), a
+ * positive integer sequence, a finite timestamp. Answers the problem, or
+ * `undefined`.
  *
  * @since 0.1.0
  * @category validation
@@ -122,6 +130,9 @@ export const entryProblem = (entry: Entry): string | undefined => {
   if (typeof entry !== "object" || entry === null) return `an entry must be an object, got ${String(entry)}`
   for (const field of ["correlationId", "messageId", "causationId", "type", "subject", "stream"] as const) {
     if (!nonEmpty(entry[field])) return `entry ${field} must be a non-empty string, got ${JSON.stringify(entry[field])}`
+  }
+  if (!(entry.kind === undefined || entry.kind === null || Envelope.isKind(entry.kind))) {
+    return `entry kind must be one of ${Envelope.kinds.join(", ")} or null, got ${JSON.stringify(entry.kind)}`
   }
   if (!(typeof entry.sequence === "number" && Number.isSafeInteger(entry.sequence) && entry.sequence >= 1)) {
     return `entry sequence must be a positive integer, got ${String(entry.sequence)}`
@@ -177,7 +188,8 @@ export const order = (a: Entry, b: Entry): number =>
   a.stream === b.stream ? a.sequence - b.sequence : a.stream < b.stream ? -1 : 1
 
 /**
- * The entry of a delivered message.
+ * The entry of a delivered message, with its envelope's kind (the runner
+ * records `kind: null` for a message without Herald's headers).
  *
  * @since 0.1.0
  * @category constructors
@@ -193,6 +205,7 @@ export const entryOf = (message: {
   messageId: message.envelope.identity.messageId,
   causationId: message.envelope.identity.causationId,
   type: message.envelope.type,
+  kind: message.envelope.kind,
   subject: message.subject,
   stream: message.stream,
   sequence: message.sequence,
@@ -311,11 +324,14 @@ export const run = (
         Effect.suspend(() => {
           // Consumed with `foreign` always, so that a message without
           // Herald's headers reaches here rather than the dead letters.
-          if (foreign === undefined && !Foreign.isHerald((name) => Wire.header(delivery.raw, name))) {
+          const herald = Foreign.isHerald((name) => Wire.header(delivery.raw, name))
+          if (foreign === undefined && !herald) {
             counts.skipped++
             return Effect.void
           }
-          const entry = entryOf({ ...delivery, sequence: delivery.streamSequence })
+          const decoded = entryOf({ ...delivery, sequence: delivery.streamSequence })
+          // A foreign message's kind is the decoder's default, not the message's.
+          const entry: Entry = herald ? decoded : { ...decoded, kind: null }
           return Effect.flatMap(Deferred.make<void, ReplayError.ReplayError>(), (done) =>
             Effect.andThen(Queue.offer(queue, { entry, done }), Deferred.await(done)))
         }),

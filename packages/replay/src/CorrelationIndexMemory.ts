@@ -40,6 +40,7 @@ export const make: Effect.Effect<CorrelationIndex.CorrelationIndex["Service"]> =
           messageId: given.messageId,
           causationId: given.causationId,
           type: given.type,
+          kind: given.kind ?? null,
           subject: given.subject,
           stream: given.stream,
           sequence: given.sequence,

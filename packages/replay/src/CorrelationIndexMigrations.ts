@@ -1,18 +1,25 @@
 /**
  * The correlation index table, for PostgreSQL and SQLite.
  *
- * Three ways to create it, all idempotent (`CREATE ... IF NOT EXISTS`):
+ * Two migrations: `1_create_correlation_index` creates the table,
+ * `2_add_kind` adds its nullable `kind` column (rows written before it have
+ * none: `lookup` answers `kind: null` for them).
+ *
+ * Three ways to create it:
  *
  * - `migrate(options)` runs `effect/sql`'s `Migrator` with the index's own
  *   migrations table (`<table>_migrations` by default), so it never mixes
  *   with the application's migration ids. `layer(options)` does it when the
  *   layer is built; `CorrelationIndexSql.layer` does it at start unless
  *   `migrate: false`.
- * - `migration(options)` is the DDL as one effect, to add to the
+ * - `migration(options)` is every migration as one idempotent effect (a
+ *   table or column already there is left alone), to add to the
  *   application's own `Migrator` record
  *   (`Migrator.fromRecord({ ..., "9_correlation": CorrelationIndexMigrations.migration() })`).
  * - `statements(dialect, options)` is the DDL as text, for other migration
- *   tools.
+ *   tools: `CREATE ... IF NOT EXISTS`, then `ALTER TABLE ... ADD COLUMN`
+ *   for each later column (`IF NOT EXISTS` on PostgreSQL; SQLite has no
+ *   such clause, so run that statement once).
  *
  * The table (`herald_correlation_index` by default; any identifier,
  * optionally `schema.table`):
@@ -23,6 +30,7 @@
  * | `sequence` | `BIGINT` / `INTEGER` | the stream sequence |
  * | `correlation_id` | `TEXT` | indexed (`<table>_correlation_idx`) |
  * | `message_id`, `causation_id`, `type`, `subject` | `TEXT` | |
+ * | `kind` | `TEXT`, nullable | the envelope's kind (`2_add_kind`); `NULL` when not known |
  * | `timestamp` | `BIGINT` / `INTEGER` | when the message was stored, Unix epoch milliseconds |
  *
  * @since 0.1.0
@@ -85,7 +93,7 @@ export const dialectOf: (sql: SqlClient.SqlClient) => Result.Result<Dialect, Rep
   Tables.dialectOf
 
 /**
- * The DDL as one effect on the `SqlClient` of the context, in one
+ * Every migration as one effect on the `SqlClient` of the context, in one
  * transaction: idempotent, for an application's own `Migrator`.
  *
  * @since 0.1.0

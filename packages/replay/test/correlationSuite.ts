@@ -8,7 +8,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Fixtures, Wait } from "@herald/testing"
 import { MessageIdentity } from "@herald/identity"
-import { EventLog, Foreign, Topology } from "@herald/transport"
+import { Envelope, EventLog, Foreign, Topology } from "@herald/transport"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -39,6 +39,7 @@ const entry = (n: number, overrides?: Partial<CorrelationIndex.Entry>): Correlat
   messageId: `m-${n}`,
   causationId: `m-${n}`,
   type: "test.Entry",
+  kind: "event",
   subject: `orders.${n}`,
   stream: "ORDERS",
   sequence: n,
@@ -111,6 +112,34 @@ export const correlationSuite = <S>(name: string, harness: Harness<S>) =>
         assert.deepStrictEqual(yield* s.lookup("c-1"), [entry(1), entry(4), entry(7)])
       }))
 
+    test("kind: recorded as given; null or absent is read back as null", () =>
+      Effect.gen(function*() {
+        const s = yield* index
+        const { kind: _, ...withoutKind } = entry(3)
+        assert.strictEqual(
+          yield* s.record([
+            entry(1, { kind: "command" }),
+            entry(2, { kind: "query" }),
+            withoutKind,
+            entry(4, { kind: "reply" }),
+            entry(5, { kind: null }),
+            entry(6)
+          ]),
+          6
+        )
+        assert.deepStrictEqual(
+          (yield* s.lookup("c-0")).map((e) => [e.sequence, e.kind]),
+          [[3, null], [6, "event"]]
+        )
+        assert.deepStrictEqual(yield* s.lookup("c-1"), [entry(1, { kind: "command" }), entry(4, { kind: "reply" })])
+        assert.deepStrictEqual(yield* s.lookup("c-2"), [entry(2, { kind: "query" }), entry(5, { kind: null })])
+        yield* refused(
+          s.record([entry(7, { kind: "notice" as CorrelationIndex.Entry["kind"] })]),
+          "record: entry kind must be one of event, command, query, reply or null, got \"notice\""
+        )
+        assert.strictEqual((yield* s.lookup("c-1")).length, 2)
+      }))
+
     test("lookup: in (stream, sequence) order, by code point; a stream alone; nothing for an unknown id", () =>
       Effect.gen(function*() {
         const s = yield* index
@@ -172,8 +201,12 @@ export const correlationSuite = <S>(name: string, harness: Harness<S>) =>
         consumers: [{ stream, name: consumer }]
       })
 
-    const append = (subject: string, identity: MessageIdentity.MessageIdentity, type = "test.Flow") =>
-      EventLog.EventLog.use((log) => log.append(subject, Fixtures.envelope({ identity, type })))
+    const append = (
+      subject: string,
+      identity: MessageIdentity.MessageIdentity,
+      type = "test.Flow",
+      kind: Envelope.Kind = "event"
+    ) => EventLog.EventLog.use((log) => log.append(subject, Fixtures.envelope({ identity, type, kind })))
 
     /** Runs the index in a scope of its own until `done` holds of its stats; answers them. */
     const indexUntil = (
@@ -206,7 +239,8 @@ export const correlationSuite = <S>(name: string, harness: Harness<S>) =>
             { concurrency: harness.appendConcurrency, discard: true }
           )
           appended += count
-          if (i < 12) yield* append(`${prefix}.flow`, flow.appendOrder[i]!)
+          // every kind, in turn
+          if (i < 12) yield* append(`${prefix}.flow`, flow.appendOrder[i]!, "test.Flow", Envelope.kinds[i % 4]!)
         }
         assert.strictEqual(appended, noise)
         const total = noise + 12
@@ -228,10 +262,16 @@ export const correlationSuite = <S>(name: string, harness: Harness<S>) =>
         for (const e of found.entries) {
           const m = bySequence.get(e.sequence)!
           assert.deepStrictEqual(
-            [e.messageId, e.causationId, e.type, e.subject, e.stream, e.timestamp],
-            [m.envelope.identity.messageId, m.envelope.identity.causationId, "test.Flow", `${prefix}.flow`, stream, m.timestamp]
+            [e.messageId, e.causationId, e.type, e.kind, e.subject, e.stream, e.timestamp],
+            [m.envelope.identity.messageId, m.envelope.identity.causationId, "test.Flow", m.envelope.kind, `${prefix}.flow`, stream, m.timestamp]
           )
+          const appended = flow.appendOrder.findIndex((identity) => identity.messageId === e.messageId)
+          assert.strictEqual(e.kind, Envelope.kinds[appended % 4])
         }
+        assert.deepStrictEqual(
+          Envelope.kinds.map((kind) => found.entries.filter((e) => e.kind === kind).length),
+          [3, 3, 3, 3]
+        )
         assert.deepStrictEqual(ids((yield* Replay.byCorrelation(correlationId, { stream })).messages), flow.causal)
         assert.deepStrictEqual((yield* Replay.byCorrelation(correlationId, { stream: "ELSEWHERE" })).messages, [])
 
@@ -359,6 +399,15 @@ export const correlationSuite = <S>(name: string, harness: Harness<S>) =>
           "the messages, foreign ones too"
         )
         assert.deepStrictEqual([foreign.recorded, foreign.duplicates, foreign.skipped], [2, 2, 0])
+        // the kind of a message without Herald's headers is not known
+        assert.deepStrictEqual(
+          (yield* Effect.flatMap(index, (s) => s.lookup("ext-1"))).map((e) => [e.messageId, e.kind]),
+          [["ext-1", null]]
+        )
+        assert.deepStrictEqual(
+          (yield* Effect.flatMap(index, (s) => s.lookup(root.correlationId))).map((e) => e.kind),
+          ["event", "event"]
+        )
         const external = yield* Replay.byCorrelation("ext-1", { foreign: {} })
         assert.deepStrictEqual(ids(external.messages), ["ext-1"])
         assert.deepStrictEqual([external.messages[0]!.sequence, external.messages[0]!.envelope.type], [2, `${prefix}.external`])

@@ -18,7 +18,10 @@ export const defaultTable = "herald_correlation_index"
 /** PostgreSQL's 63 characters, minus the longest suffix (`_correlation_idx`). */
 const maxTable = 47
 
-/** The DDL: the table and its index on the correlation id, created when missing. */
+/**
+ * The first migration's DDL: the table and its index on the correlation id,
+ * created when missing. Later columns are `table`'s `columns`.
+ */
 export const ddl = (dialect: Dialect, table: Table): ReadonlyArray<string> => {
   const int64 = dialect === "pg" ? "BIGINT" : "INTEGER"
   // PostgreSQL puts an index in its table's schema and wants the bare name;
@@ -51,7 +54,8 @@ export const table = SqlTable.make({
   lock: "herald_correlation_index",
   migration: "1_create_correlation_index",
   span: "CorrelationIndexMigrations.migrate",
-  ddl
+  ddl,
+  columns: [{ migration: "2_add_kind", name: "kind", type: "TEXT" }]
 })
 
 /** Checks a table name (`SqlName.parse`), at most {@link table}'s length. */

@@ -43,7 +43,25 @@ export interface Spec {
   /** The span name of `migrate`. */
   readonly span: string
   readonly ddl: (dialect: Dialect, table: Table) => ReadonlyArray<string>
+  /** The migrations after the first, in order: each adds a nullable column. */
+  readonly columns?: ReadonlyArray<Column> | undefined
 }
+
+/** A nullable column added to the table by a later migration. */
+export interface Column {
+  /** The migration's id in the migrations table (`2_add_kind`). */
+  readonly migration: string
+  readonly name: string
+  /** Its SQL type, the same in both dialects (`TEXT`). */
+  readonly type: string
+}
+
+/**
+ * The statement adding a column. PostgreSQL's skips a column already there;
+ * SQLite has no such clause (`addColumn` looks first).
+ */
+const addColumnStatement = (dialect: Dialect, table: Table, column: Column): string =>
+  `ALTER TABLE ${table.quoted} ADD COLUMN ${dialect === "pg" ? "IF NOT EXISTS " : ""}${column.name} ${column.type}`
 
 /** Options of the migrations. */
 export interface MigrationOptions {
@@ -76,30 +94,70 @@ export const make = (spec: Spec) => {
     dialect: Dialect,
     options?: MigrationOptions
   ): Result.Result<ReadonlyArray<string>, ReplayError.ReplayError> =>
-    Result.map(parse(options?.table), (table) => spec.ddl(dialect, table))
+    Result.map(parse(options?.table), (table) => [
+      ...spec.ddl(dialect, table),
+      ...columns.map((column) => addColumnStatement(dialect, table, column))
+    ])
 
-  const migration = (options?: MigrationOptions): Effect.Effect<void, ReplayError.ReplayError, SqlClient.SqlClient> =>
+  const columns = spec.columns ?? []
+
+  /** Adds a column unless it is there. */
+  const addColumn = (sql: SqlClient.SqlClient, dialect: Dialect, table: Table, column: Column) =>
+    dialect === "pg"
+      ? sql.unsafe(addColumnStatement(dialect, table, column)).raw
+      : Effect.flatMap(
+        sql.unsafe<{ readonly name: string }>(
+          `PRAGMA ${table.schema === undefined ? "" : `"${table.schema}".`}table_info("${table.name}")`
+        ),
+        (existing) =>
+          existing.some((c) => c.name === column.name)
+            ? Effect.void
+            : sql.unsafe(addColumnStatement(dialect, table, column)).raw
+      )
+
+  /** Runs `steps` in one transaction (under PostgreSQL's advisory lock of the table). */
+  const transaction = (
+    options: MigrationOptions | undefined,
+    steps: (sql: SqlClient.SqlClient, dialect: Dialect, table: Table) => Effect.Effect<unknown, unknown>
+  ): Effect.Effect<void, ReplayError.ReplayError, SqlClient.SqlClient> =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const dialect = yield* Effect.fromResult(dialectOf(sql))
       const table = yield* Effect.fromResult(parse(options?.table))
-      const create = Effect.forEach(spec.ddl(dialect, table), (statement) => sql.unsafe(statement).raw, {
-        discard: true
-      })
+      const run = steps(sql, dialect, table)
       yield* sql.withTransaction(
         dialect === "pg"
           // concurrent `CREATE TABLE IF NOT EXISTS` can still collide on PostgreSQL's catalog
-          ? Effect.andThen(sql`SELECT pg_advisory_xact_lock(hashtext(${`${spec.lock}:${table.qualified}`}))`, create)
-          : create
-      ).pipe(Effect.mapError((e) => ReplayError.store(`migrate ${table.qualified}`, e)))
+          ? Effect.andThen(sql`SELECT pg_advisory_xact_lock(hashtext(${`${spec.lock}:${table.qualified}`}))`, run)
+          : run
+      ).pipe(Effect.asVoid, Effect.mapError((e) => ReplayError.store(`migrate ${table.qualified}`, e)))
     })
+
+  /** The first migration: the table as it was first made. */
+  const create = (options?: MigrationOptions) =>
+    transaction(options, (sql, dialect, table) =>
+      Effect.forEach(spec.ddl(dialect, table), (statement) => sql.unsafe(statement).raw, { discard: true }))
+
+  /** Every migration as one idempotent effect: the table, then its later columns. */
+  const migration = (options?: MigrationOptions): Effect.Effect<void, ReplayError.ReplayError, SqlClient.SqlClient> =>
+    transaction(options, (sql, dialect, table) =>
+      Effect.andThen(
+        Effect.forEach(spec.ddl(dialect, table), (statement) => sql.unsafe(statement).raw, { discard: true }),
+        Effect.forEach(columns, (column) => addColumn(sql, dialect, table, column), { discard: true })
+      ))
 
   const migrate = Effect.fn(spec.span)(function*(options?: MigrationOptions) {
     const table = yield* Effect.fromResult(parse(options?.table))
     const migrationsTable = options?.migrationsTable ?? `${table.qualified}_migrations`
     const checked = yield* Effect.fromResult(parse(migrationsTable, { what: "migrations table", maxLength: 63 }))
     const run = Migrator.make({})({
-      loader: Migrator.fromRecord({ [spec.migration]: migration({ table: table.qualified }) }),
+      loader: Migrator.fromRecord({
+        [spec.migration]: create({ table: table.qualified }),
+        ...Object.fromEntries(columns.map((column) => [
+          column.migration,
+          transaction({ table: table.qualified }, (sql, dialect, t) => addColumn(sql, dialect, t, column))
+        ]))
+      }),
       table: checked.qualified
     })
     return yield* Effect.mapError(run, (error) =>
