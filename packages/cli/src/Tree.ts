@@ -3,10 +3,12 @@
  * the correlation index (`@herald/replay`'s `CorrelationIndexSql`) and
  * drawn by `@herald/identity`'s `CausationTree.render`.
  *
- * Each message is drawn as `<kind> <type> (<message id>)`, its kind read
- * from its subject when the subject follows Herald's naming convention
- * (`{env}.{app}.{kind}.{aggregate}.{action}`); a subject that does not
- * leaves the kind out.
+ * Each message is drawn as `<kind> <type> (<message id>)`: the kind the
+ * index recorded from its envelope; for an entry without one (recorded
+ * before the index kept kinds, or a message without Herald's headers), the
+ * kind read from its headers with `--bodies`, else from its subject when the
+ * subject follows Herald's naming convention
+ * (`{env}.{app}.{kind}.{aggregate}.{action}`); else the kind is left out.
  *
  * @since 0.1.0
  */
@@ -31,7 +33,7 @@ import * as Format from "./Format.ts"
 export interface TreeNode {
   readonly messageId: string
   readonly causationId: string
-  /** From the subject; `null` when the subject does not follow the convention. */
+  /** As the index recorded it, else from the headers (with bodies) or the subject; `null` when none says. */
   readonly kind: string | null
   readonly type: string
   readonly subject: string
@@ -145,7 +147,7 @@ const build = (
       const node: Omit<TreeNode, "children"> = {
         messageId: entry.messageId,
         causationId: entry.causationId,
-        kind: message?.kind ?? kindOf(entry.subject),
+        kind: entry.kind ?? message?.kind ?? kindOf(entry.subject),
         type: entry.type,
         subject: entry.subject,
         stream: entry.stream,

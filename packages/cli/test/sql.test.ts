@@ -293,6 +293,7 @@ const suite = (
         assert.strictEqual(placed!.messageId, flow.placed1.identity.messageId)
         assert.strictEqual(shipped!.messageId, flow.shipped1.identity.messageId)
         assert.strictEqual(ship!.causationId, placed!.messageId)
+        assert.deepStrictEqual([placed!.kind, ship!.kind, shipped!.kind], ["event", "command", "event"])
 
         const drawn = yield* run("tree", correlationId)
         assert.strictEqual(drawn.stderr, "")
@@ -345,6 +346,52 @@ const suite = (
           `herald: malformed table "no;table": expected an identifier or schema.name`
         )
       }), timeout)
+
+    it.effect("tree: the kind the index recorded, else the subject's, else none", () =>
+      Effect.gen(function*() {
+        const index = yield* CorrelationIndex.CorrelationIndex
+        const at = Date.parse("2026-12-06T08:00:00.000Z")
+        const entry = (n: number, fields: Pick<CorrelationIndex.Entry, "type" | "kind" | "subject">) => ({
+          correlationId: "kind-root",
+          messageId: n === 1 ? "kind-root" : `kind-${n}`,
+          causationId: n <= 2 ? "kind-root" : `kind-${n - 1}`,
+          stream: "ELSEWHERE",
+          sequence: n,
+          timestamp: at + n,
+          ...fields
+        })
+        assert.strictEqual(
+          yield* index.record([
+            // outside the naming convention: the recorded kind
+            entry(1, { type: "PlaceOrder", kind: "command", subject: "orders.cmd.order.place" }),
+            // no kind recorded (an older index): the subject's
+            entry(2, { type: "OrderPlaced", kind: null, subject: subjects.placed }),
+            // neither
+            entry(3, { type: "OrderNoted", subject: "orders.evt.order.noted" })
+          ]),
+          3
+        )
+        const drawn = yield* run("tree", "kind-root")
+        assert.strictEqual(drawn.stderr, "")
+        assert.strictEqual(
+          drawn.stdout,
+          ["command PlaceOrder (kind-root)", "└─ event OrderPlaced (kind-2)", "   └─ OrderNoted (kind-3)", ""].join("\n")
+        )
+        const tree = json(yield* run("tree", "kind-root", "--json")) as {
+          readonly roots: ReadonlyArray<{
+            readonly kind: string | null
+            readonly children: ReadonlyArray<{
+              readonly kind: string | null
+              readonly children: ReadonlyArray<{ readonly kind: string | null }>
+            }>
+          }>
+        }
+        const root = tree.roots[0]!
+        assert.deepStrictEqual(
+          [root.kind, root.children[0]!.kind, root.children[0]!.children[0]!.kind],
+          ["command", "event", null]
+        )
+      }))
 
     it.effect("saga list: instances with saga, id, status, version, last update; filters and limit", () =>
       Effect.gen(function*() {
